@@ -1,0 +1,37 @@
+# Set-up and the main entry points. `make repro` and `make test` are the README's two commands.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+
+# Runtime state stays inside the checkout (absolute paths: DVC experiments run in temp copies).
+export RAY_USAGE_STATS_ENABLED := 0
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow/mlflow.db
+export PIXELPRED_ARTIFACT_ROOT ?= $(CURDIR)/mlflow/artifacts
+
+.PHONY: env repro test experiments report ui clean
+
+env: $(STAMP)
+
+$(STAMP): constraints.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+repro: $(STAMP)
+	$(BIN)/dvc repro
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+experiments: $(STAMP)
+	$(BIN)/dvc repro experiments/dvc.yaml
+
+ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)
+
+clean:
+	rm -rf .ray results data mlflow

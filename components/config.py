@@ -1,0 +1,256 @@
+"""Typed configuration: one frozen dataclass per params.yaml section, validated once at stage entry.
+
+`load_params` rejects unknown keys, wrong types and out-of-range values with one message that
+names the offending key, before any compute starts. Objects are passed down; nothing below
+the stage entry reads params.yaml or a raw dict.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from components.errors import PixelpredError
+
+
+class ConfigError(PixelpredError):
+    """Invalid params: the message names the key path, e.g. `models.seg_baseline.train.steps`."""
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    train: int = 600
+    val: int = 60
+    test: int = 120
+
+    def __post_init__(self) -> None:
+        _check(min(self.train, self.val, self.test) >= 1, "every split needs at least one sample")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "synth"           # a dataset name in components.data.sources
+    seed: int = 0                   # seeds the renderer / any sampling done while obtaining data
+    height: int = 96
+    width: int = 128
+    splits: SplitSizes = field(default_factory=SplitSizes)
+    num_annotators: int = 3         # jittered boundary annotators per view (BSDS-like)
+    samples_per_shard: int = 100
+    processes: int = 2              # worker processes for rendering / converting
+
+    def __post_init__(self) -> None:
+        _check(self.height >= 32 and self.width >= 32, "height and width must be >= 32")
+        _check(self.height % 8 == 0 and self.width % 8 == 0, "height and width must be multiples of 8")
+        _check(self.num_annotators >= 1, "num_annotators must be >= 1")
+        _check(self.samples_per_shard >= 1 and self.processes >= 1, "samples_per_shard and processes must be >= 1")
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    block: Literal["basic", "bottleneck"] = "basic"
+    layers: tuple[int, int, int, int] = (2, 2, 2, 2)   # ResNet-18; (3, 4, 6, 3) with bottleneck is ResNet-50
+    width: int = 64                  # channels of the first stage; later stages double it
+    output_stride: Literal[8, 16, 32] = 8   # 8: last two stages dilated 2 and 4 instead of strided (§2.1)
+    decoder: bool = False            # U-shape decoder with skips (Fig 2.2b)
+    full_res_stream: bool = False    # extra full-resolution stream (Fig 2.2c)
+    frozen_bn: bool = False          # batch-norm statistics and affine frozen (§3.5)
+    pretrained: str = ""             # optional path/URI of a state dict for the encoder
+
+    def __post_init__(self) -> None:
+        _check(self.width >= 4, "backbone.width must be >= 4")
+        _check(all(n >= 1 for n in self.layers), "backbone.layers must all be >= 1")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    kind: str = "thesis"     # task-specific variant; each task lists the kinds it accepts
+    gamma: float = 2.0       # Eq. 2.3: weight of the L1 term of the log-depth loss
+    lam: float = 4.0         # Eq. 2.4: weight of the acos term of the normal loss
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: Literal["poly", "constant"] = "poly"   # poly: lr * (1 - it/max)^power (§2.1)
+    poly_power: float = 0.9
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, "optim.lr must be > 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 300
+    batch_size: int = 8
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    checkpoint_every: int = 100      # steps between ray.train.report checkpoints
+    log_every: int = 10              # steps between metric logs
+    panel_every: int = 0             # steps between prediction panels (0: only at the end)
+    seed: int = 0
+    hflip: bool = True               # random horizontal flip (normals' x flips with it)
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1 and self.batch_size >= 1, "train.steps and train.batch_size must be >= 1")
+        _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
+        _check(self.panel_every >= 0, "panel_every must be >= 0")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    num_workers: int = 1             # Ray Train workers (DDP ranks)
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    max_failures: int = 2            # FailureConfig: restarts from the last checkpoint
+    storage_path: str = ""           # '' -> <repo>/.ray/results; s3://... on a cluster
+    address: str = ""                # '' -> $RAY_ADDRESS if set, else a local Ray started by the stage
+
+    def __post_init__(self) -> None:
+        _check(self.num_workers >= 1, "ray.num_workers must be >= 1")
+        _check(self.max_failures >= 0, "ray.max_failures must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str = ""                    # '' -> $MLFLOW_TRACKING_URI, else sqlite at <repo>/mlflow/mlflow.db
+    artifact_root: str = ""          # '' -> <repo>/mlflow/artifacts (s3://... with a server)
+    experiment: str = "pixelpred"
+    alias: str = "champion"          # alias set on each newly registered version
+    system_metrics: bool = True
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int = 16
+    boundary_mode: Literal["exact", "fast"] = "exact"   # fast: distance-transform matching (approximate)
+    boundary_thresholds: int = 99
+    panels: int = 4                  # test images shown in the evaluation run's panel
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig = field(default_factory=DataConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    root: Path = Path(".")           # directory of params.yaml; not a params key
+
+    def model(self, name: str) -> ModelConfig:
+        if name not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ConfigError(f"model '{name}' has no section under 'models' in params.yaml (configured: {known})")
+        return self.models[name]
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate params.yaml -> Params (raises ConfigError naming the bad key)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    raw = {k: v for k, v in raw.items() if k not in _FOREIGN_SECTIONS}
+    params = from_dict(Params, raw, where=str(path))
+    return dataclasses.replace(params, root=path.resolve().parent)
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass tree -> plain dict/list values (for logging and checkpoints)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name != "root"}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {'a.b.c': value} (MLflow params)."""
+    out: dict[str, Any] = {}
+    for key, value in (to_dict(obj) if dataclasses.is_dataclass(obj) else obj).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+# Sections of params.yaml read by tools other than the stages (e.g. the experiments grid).
+_FOREIGN_SECTIONS = ("experiments",)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def from_dict(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass `cls` from `data`, checking keys and types recursively."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name != "root"}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} (allowed: {', '.join(sorted(names))})")
+    values = {key: _coerce(hints[key], value, f"{where}.{key}") for key, value in data.items()}
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or (Ellipsis not in args and len(value) != len(args)):
+            raise ConfigError(f"{where}: expected a list of {len(args)} items, got {value!r}")
+        item_hints = [args[0]] * len(value) if Ellipsis in args else list(args)
+        return tuple(_coerce(h, v, f"{where}[{i}]") for i, (h, v) in enumerate(zip(item_hints, value)))
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _coerce(option, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not match {hint}")
+    if hint is type(None):
+        if value is not None:
+            raise ConfigError(f"{where}: expected null")
+        return None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is Path and isinstance(value, str):
+        return Path(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value

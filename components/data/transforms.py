@@ -1,0 +1,50 @@
+"""Sample-level augmentation and batching: schema samples (numpy) -> model tensors."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+# ImageNet statistics: keeps inputs in the range pretrained ResNet weights expect.
+IMAGE_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGE_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def hflip(sample: dict) -> dict:
+    """Mirror every spatial field left-right; camera-frame normals also negate their x component."""
+    out = dict(sample)
+    for name, value in sample.items():
+        if not isinstance(value, np.ndarray):
+            continue
+        axis = 2 if name == "edge" else 1     # edge is K x H x W; the rest H x W (x C)
+        flipped = np.ascontiguousarray(np.flip(value, axis=axis))
+        if name == "normal":
+            flipped[..., 0] *= -1.0
+        out[name] = flipped
+    return out
+
+
+def image_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 N x H x W x 3 (or H x W x 3) -> normalised float N x 3 x H x W."""
+    batch = rgb[None] if rgb.ndim == 3 else rgb
+    x = (batch.astype(np.float32) / 255.0 - IMAGE_MEAN) / IMAGE_STD
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def collate(samples: Sequence[dict], fields: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Stack samples into tensors: `image` N x 3 x H x W plus each requested target field.
+
+    seg -> long N x H x W; depth -> float N x H x W; normal -> float N x 3 x H x W;
+    edge -> float N x K x H x W (0/1 per annotator).
+    """
+    batch = {"image": image_tensor(np.stack([s["rgb"] for s in samples]))}
+    for name in fields:
+        stacked = np.stack([s[name] for s in samples])
+        if name == "seg":
+            batch[name] = torch.from_numpy(stacked.astype(np.int64))
+        elif name == "normal":
+            batch[name] = torch.from_numpy(np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)))
+        else:
+            batch[name] = torch.from_numpy(stacked.astype(np.float32))
+    return batch

@@ -1,0 +1,5 @@
+"""The one error type a stage turns into a single clear line and a non-zero exit."""
+
+
+class PixelpredError(Exception):
+    """A user-facing failure: bad params, unknown names, missing inputs, unreachable services."""

@@ -1,0 +1,10 @@
+"""Models: the registry and every model family. Importing this package registers all models.
+
+Family modules register with `from components.models.registry import register_model`; add one
+import line per family below.
+"""
+from components.models.registry import create_model, list_models, model_task
+
+from components.models import dense  # noqa: E402,F401  (registers the §2.2 baselines)
+
+__all__ = ["create_model", "list_models", "model_task"]

@@ -1,0 +1,67 @@
+"""One Markdown page: every model's test metrics beside its trivial baseline and the thesis's numbers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from components.report.thesis import CLAIM_NUMBERS, THESIS_NUMBERS, passes
+from components.tasks import get_task
+
+
+def read_evaluations(evaluate_dir: Path) -> dict[str, dict]:
+    """results/evaluate/<model>/metrics.json -> {model: summary}."""
+    return {path.parent.name: json.loads(path.read_text()) for path in sorted(evaluate_dir.glob("*/metrics.json"))}
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def model_section(name: str, summary: dict) -> list[str]:
+    task = get_task(summary["task"])
+    trivial = summary["trivial"]
+    source, thesis = THESIS_NUMBERS.get(name, ("", {}))
+    check, ok = passes(task.name, summary["model"], trivial)
+    version = summary["registered"]["version"]
+    lines = [f"### {name} ({task.name}, registered version {version})", "",
+             f"Acceptance vs trivial baseline: **{'PASS' if ok else 'FAIL'}** — {check}", "",
+             f"| metric | ours (synth test) | trivial: {trivial['name']} | thesis (real data: {source or 'n/a'}) |",
+             "|---|---|---|---|"]
+    metrics = [m for m, _ in task.headline] + [m for m in thesis if m not in dict(task.headline)]
+    for metric in metrics:
+        arrow = "↑" if dict(task.headline).get(metric, metric not in ("mean", "median", "rmse")) else "↓"
+        lines.append(f"| {metric} {arrow} | {_fmt(summary['model'].get(metric))} | {_fmt(trivial.get(metric))} "
+                     f"| {_fmt(thesis.get(metric))} |")
+    return lines + [""]
+
+
+def claims_section(claims: dict) -> list[str]:
+    """claims.json (experiments pipeline) -> one table per claim with mean ± std over seeds."""
+    lines = ["## Thesis claims 1–3 (loss ablations, mean ± std over seeds)", ""]
+    for claim, result in claims.items():
+        source, thesis = CLAIM_NUMBERS.get(claim, ("", {}))
+        metric_names = result["metrics"]
+        lines += [f"### {claim}: {result['statement']}", "",
+                  f"Seeds: {result['seeds']}. Holds on synth: **{'yes' if result['holds'] else 'no'}** "
+                  f"({result['verdict']}).", "",
+                  "| variant | " + " | ".join(f"{m} (ours)" for m in metric_names)
+                  + " | " + " | ".join(f"{m} (thesis: {source})" for m in metric_names) + " |",
+                  "|---|" + "---|" * (2 * len(metric_names))]
+        for variant, stats in result["variants"].items():
+            ours = " | ".join(f"{stats[m]['mean']:.3f} ± {stats[m]['std']:.3f}" for m in metric_names)
+            theirs = " | ".join(_fmt(thesis.get(variant, {}).get(m)) for m in metric_names)
+            lines.append(f"| {variant} | {ours} | {theirs} |")
+        lines.append("")
+    return lines
+
+
+def render_report(evaluations: dict[str, dict], claims: dict | None = None) -> str:
+    lines = ["# pixelpred report", "",
+             "Our numbers are on the embedded synthetic test split; the thesis's are on the real datasets named "
+             "in each column header (**real-data numbers, not comparable one-to-one**). Fractions, not percent; "
+             "angles in degrees.", "", "## Models", ""]
+    for name, summary in evaluations.items():
+        lines += model_section(name, summary)
+    if claims:
+        lines += claims_section(claims)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,45 @@
+"""The thesis's published numbers (real datasets) beside which the report puts ours, and the
+acceptance checks each trained model must pass against its trivial baseline on the embedded data.
+
+Fractions, not percent, so they read in the same units as our metrics.
+"""
+from __future__ import annotations
+
+# model -> (source, {metric: value})
+THESIS_NUMBERS: dict[str, tuple[str, dict[str, float]]] = {
+    "seg_baseline": ("NYUv2, Table 2.2", {"miou": 0.421, "pixel_acc": 0.711}),
+    "boundary_baseline": ("BSDS500, Table 2.1", {"ods_f": 0.790, "ois_f": 0.806, "ap": 0.826}),
+    "depth_baseline": ("NYUv2, Table 2.3", {"delta1": 0.711, "delta2": 0.932, "delta3": 0.985}),
+    "normal_baseline": ("NYUv2, Table 2.4", {"mean": 22.3, "within_11_25": 0.344, "within_22_5": 0.625,
+                                             "within_30": 0.744}),
+}
+
+# Claims 1-3 (SPEC §8): the thesis's ablation numbers per loss variant (NYUv2).
+CLAIM_NUMBERS: dict[str, tuple[str, dict[str, dict[str, float]]]] = {
+    "depth_loss": ("NYUv2, Table 2.5 (delta1)", {"l2": {"delta1": 0.737}, "l1": {"delta1": 0.743},
+                                                 "l1_l2": {"delta1": 0.745}}),
+    "normal_loss": ("NYUv2, Table 2.6", {"cos": {"mean": 23.3462, "within_11_25": 0.3163},
+                                         "acos": {"mean": 23.1191, "within_11_25": 0.3279},
+                                         "cos_acos": {"mean": 22.7170, "within_11_25": 0.3382}}),
+    "boundary_loss": ("BSDS500, §2.2 (no ablation table)", {}),
+}
+
+# task -> (metric, kind, margin): 'ratio' needs model >= margin * trivial, 'above' model >= trivial + margin,
+# 'below' model <= trivial - margin.
+ACCEPTANCE: dict[str, tuple[str, str, float]] = {
+    "segmentation": ("miou", "ratio", 2.0),
+    "depth": ("delta1", "above", 0.15),
+    "normal": ("mean", "below", 10.0),
+    "boundary": ("ods_f", "above", 0.10),
+}
+
+
+def passes(task: str, model: dict[str, float], trivial: dict[str, float]) -> tuple[str, bool]:
+    """The task's acceptance check -> (description, passed)."""
+    metric, kind, margin = ACCEPTANCE[task]
+    ours, base = model[metric], trivial[metric]
+    if kind == "ratio":
+        return f"{metric} {ours:.3f} >= {margin:g} x {base:.3f}", ours >= margin * base
+    if kind == "above":
+        return f"{metric} {ours:.3f} >= {base:.3f} + {margin:g}", ours >= base + margin
+    return f"{metric} {ours:.2f} <= {base:.2f} - {margin:g}", ours <= base - margin

@@ -1,0 +1,73 @@
+"""What the generic train/evaluate code needs to know about a task, and nothing more.
+
+A task turns model outputs into a loss (training), into numpy predictions (evaluation), into
+metrics, a trivial baseline predictor, and panels for people. Models declare their task in the
+registry; the loop in components/train never branches on task names.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from components.config import EvaluateConfig, LossConfig
+from components.data.dataset import DatasetInfo
+from components.errors import PixelpredError
+
+Outputs = dict[str, torch.Tensor]
+Batch = dict[str, torch.Tensor]
+Predictor = Callable[[dict], np.ndarray]
+
+
+class Evaluation(ABC):
+    """Streaming metrics over a split: update with predictions, then compute."""
+
+    @abstractmethod
+    def update(self, predictions: Sequence[np.ndarray], samples: Sequence[dict]) -> None: ...
+
+    @abstractmethod
+    def compute(self) -> dict[str, float]: ...
+
+    def plots(self) -> dict[str, list[dict[str, float]]]:
+        """Named tables of rows for DVC plots (e.g. a PR curve); none by default."""
+        return {}
+
+
+class Task(ABC):
+    name: str
+    target_fields: tuple[str, ...]          # schema fields the loss and metrics read
+    loss_kinds: tuple[str, ...]             # LossConfig.kind values; the first is the thesis loss
+    headline: tuple[tuple[str, bool], ...]  # (metric, higher_is_better) shown in the report
+
+    def check_loss(self, loss: LossConfig) -> str:
+        """LossConfig.kind -> the concrete kind ('thesis' means this task's thesis loss)."""
+        kind = self.loss_kinds[0] if loss.kind == "thesis" else loss.kind
+        if kind not in self.loss_kinds:
+            raise PixelpredError(
+                f"loss.kind '{loss.kind}' is not valid for task '{self.name}' (choose from thesis, {', '.join(self.loss_kinds)})")
+        return kind
+
+    def model_kwargs(self, info: DatasetInfo) -> dict:
+        """Extra builder arguments the model needs from the data (e.g. num_classes)."""
+        return {}
+
+    @abstractmethod
+    def loss(self, outputs: Outputs, batch: Batch, loss: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
+        """Model outputs + targets -> (scalar loss, named parts for logging)."""
+
+    @abstractmethod
+    def predict(self, outputs: Outputs) -> list[np.ndarray]:
+        """Model outputs for N images -> N numpy predictions in the metric's format."""
+
+    @abstractmethod
+    def evaluation(self, config: EvaluateConfig, info: DatasetInfo) -> Evaluation: ...
+
+    @abstractmethod
+    def fit_trivial(self, train_samples: Sequence[dict]) -> tuple[str, Predictor]:
+        """The trivial baseline of this task, fitted on training samples -> (name, predictor)."""
+
+    @abstractmethod
+    def visualize(self, prediction: np.ndarray, sample: dict) -> list[np.ndarray]:
+        """One prediction -> uint8 images [prediction, ground truth] for a panel row."""

@@ -1,0 +1,68 @@
+"""Model registry round trip: log a trained nn.Module, register a version, point DVC at it, load it back.
+
+Serialisation is MLflow's "pickle" flavour on purpose: the default "pt2" export traces with the
+input example and freezes its spatial size (dense models are evaluated at other sizes) and
+specialises batch 1. Pickle keeps any N x 3 x H x W working; the classes come from the installed
+`components` package, and the resolved config is logged beside the model so it can be rebuilt.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+import torch
+from mlflow import MlflowClient
+from torch import nn
+
+from components.errors import PixelpredError
+
+
+@dataclass(frozen=True)
+class ModelPointer:
+    """What DVC tracks for a trained model: exactly one registered version."""
+    name: str
+    version: str
+    run_id: str
+    alias: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> "ModelPointer":
+        if not path.is_file():
+            raise PixelpredError(f"model pointer not found: {path} (run the train stage first)")
+        return cls(**json.loads(path.read_text()))
+
+
+def register_model(model: nn.Module, name: str, run_id: str, alias: str, config: dict) -> ModelPointer:
+    """Log `model` into run `run_id`, register it under `name`, move `alias` to the new version."""
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_dict(config, "model_config.json")
+        info = mlflow.pytorch.log_model(
+            model.cpu().eval(), name="model", serialization_format="pickle",
+            registered_model_name=name,
+            # explicit requirements: skips MLflow's slow import-capturing inference
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "pixelpred"],
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    client.set_registered_model_alias(name, alias, version)
+    client.set_model_version_tag(name, version, "run_id", run_id)
+    return ModelPointer(name=name, version=version, run_id=run_id, alias=alias)
+
+
+def load_model(pointer: ModelPointer) -> nn.Module:
+    """The exact registered version the pointer names -> nn.Module in eval mode."""
+    try:
+        model = mlflow.pytorch.load_model(pointer.uri, map_location="cpu")
+    except mlflow.exceptions.MlflowException as err:
+        raise PixelpredError(f"cannot load {pointer.uri} from the MLflow registry: {err.message.splitlines()[0]}") from None
+    return model.eval()

@@ -1,0 +1,141 @@
+"""Driver side of training: connect to Ray, run the TorchTrainer, register the result in MLflow.
+
+The same call works against a local Ray started here, an existing head ($RAY_ADDRESS or
+`ray.address` in params) or a cluster reached through `ray job submit` (which sets
+RAY_ADDRESS); checkpoints go to `ray.storage_path` (S3 on a multi-node cluster).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import mlflow
+import ray
+import torch
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from components.config import Params, RayConfig, flatten, to_dict
+from components.data.dataset import DatasetInfo
+from components.data.shards import shard_paths
+from components.errors import PixelpredError
+from components.models import create_model, model_task
+from components.tasks import get_task
+from components.track.registry import ModelPointer, register_model
+from components.track.tracking import connect, resolve_tracking_uri
+from components.train.loop import CHECKPOINT_FILE, TrainJob, train_loop_per_worker
+
+log = logging.getLogger(__name__)
+
+# Unix socket paths under Ray's temp dir must stay short (~107 bytes).
+_MAX_RAY_TMP_LEN = 40
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    pointer: ModelPointer
+    timings: dict[str, float]          # seconds: ray start-up, fit, registration
+    metrics: dict[str, float]          # last metrics reported by rank 0
+
+
+def ray_temp_dir(root: Path) -> str:
+    """$RAY_TMPDIR, else <repo>/.ray/tmp, else a short per-checkout path in the system temp dir."""
+    if os.environ.get("RAY_TMPDIR"):
+        return os.environ["RAY_TMPDIR"]
+    local = root.resolve() / ".ray" / "tmp"
+    if len(str(local)) <= _MAX_RAY_TMP_LEN:
+        return str(local)
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:10]
+    return os.path.join(tempfile.gettempdir(), f"pixelpred-ray-{digest}")
+
+
+@contextmanager
+def ray_session(config: RayConfig, root: Path) -> Iterator[None]:
+    """Attach to the configured Ray cluster, or start a local one for the duration of the block."""
+    address = config.address or os.environ.get("RAY_ADDRESS", "")
+    if ray.is_initialized():
+        yield
+        return
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(include_dashboard=False, _temp_dir=ray_temp_dir(root), log_to_driver=True)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def storage_path(config: RayConfig, root: Path) -> str:
+    return config.storage_path or str((root / ".ray" / "results").resolve())
+
+
+def train_and_register(name: str, params: Params, shards_dir: Path, inject_failure_at_step: int = 0) -> TrainOutcome:
+    """Train model `name` with Ray Train, log everything to MLflow, register the final checkpoint."""
+    task = get_task(model_task(name))
+    model_cfg = params.model(name)
+    task.check_loss(model_cfg.loss)
+    info = DatasetInfo.read(shards_dir)
+    train_shards = tuple(shard_paths(shards_dir, "train"))
+    shard_paths(shards_dir, "val")                      # fail now, not inside a worker
+    experiment_id = connect(params.tracking, params.root)
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train@{name}") as run:
+        mlflow.set_tags({"stage": "train", "model": name, "task": task.name, "dataset": info.source})
+        mlflow.log_params({**flatten(to_dict(model_cfg), f"{name}."), **flatten(to_dict(params.ray), "ray."),
+                           "data.source": info.source, "data.train_size": info.split_sizes["train"]})
+    job = TrainJob(model_name=name, task=task.name, model=model_cfg, info=info, train_shards=train_shards,
+                   val_dir=str(shards_dir.resolve()), tracking_uri=resolve_tracking_uri(params.tracking, params.root),
+                   run_id=run.info.run_id, evaluate=params.evaluate, system_metrics=params.tracking.system_metrics,
+                   inject_failure_at_step=inject_failure_at_step)
+
+    timings: dict[str, float] = {}
+    tic = time.perf_counter()
+    with ray_session(params.ray, params.root):
+        timings["ray_start_s"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        result = fit(job, params.ray, params.root)
+        timings["fit_s"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    model = create_model(name, model_cfg.backbone, **task.model_kwargs(info))
+    with result.checkpoint.as_directory() as directory:
+        state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    pointer = register_model(model, name, run.info.run_id, params.tracking.alias,
+                             config={"model": name, "task": task.name, "class_names": list(info.class_names),
+                                     **to_dict(model_cfg)})
+    timings["register_s"] = time.perf_counter() - tic
+    log.info("registered %s version %s (run %s)", name, pointer.version, pointer.run_id)
+    return TrainOutcome(pointer=pointer, timings=timings, metrics={k: float(v) for k, v in result.metrics.items()})
+
+
+def fit(job: TrainJob, config: RayConfig, root: Path):
+    """Run the worker loop on `config.num_workers` Ray Train workers -> ray.train.Result."""
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"job": job},
+        scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
+                                     resources_per_worker={"CPU": config.cpus_per_worker}),
+        run_config=RunConfig(
+            name=f"{job.model_name}-{job.run_id[:8]}",
+            storage_path=storage_path(config, root),
+            failure_config=FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as err:  # Ray wraps worker errors; surface one line, keep the run marked failed
+        mlflow.MlflowClient().set_terminated(job.run_id, status="FAILED")
+        raise PixelpredError(f"training {job.model_name} failed: {str(err).splitlines()[0]}") from err
+    if result.checkpoint is None:
+        raise PixelpredError(f"training {job.model_name} finished without a checkpoint")
+    return result

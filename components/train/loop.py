@@ -1,0 +1,164 @@
+"""The Ray Train worker loop, generic over models: one flat loop in nanoGPT's shape.
+
+Each rank streams its own shard sample (resampled WebDataset, per-rank seed); rank 0 alone
+talks to MLflow (params were logged by the driver; here: per-step metrics, system metrics,
+validation metrics and prediction panels). Every rank calls `ray.train.report` at the same
+steps (a mismatch hangs Ray); rank 0 attaches the checkpoint. After a worker failure Ray
+restarts the group and `get_checkpoint()` resumes the step count where it stopped.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+
+from components.config import EvaluateConfig, ModelConfig, OptimConfig
+from components.data.shards import CorruptCounter, iterate_samples, load_split
+from components.data.transforms import collate, hflip
+from components.models import create_model
+from components.tasks import DatasetInfo, get_task
+from components.train.inference import predict, prediction_panel, score
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "state.pt"
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Everything a worker needs; built and validated by the driver."""
+    model_name: str
+    task: str
+    model: ModelConfig
+    info: DatasetInfo
+    train_shards: tuple[str, ...]
+    val_dir: str                       # shards directory holding the 'val' split
+    tracking_uri: str
+    run_id: str
+    evaluate: EvaluateConfig
+    system_metrics: bool = True
+    inject_failure_at_step: int = 0    # tests: rank 0 dies once at this step (0 = never)
+
+
+def build_optimizer(model: torch.nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+    if config.name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def learning_rate(config: OptimConfig, step: int, total: int) -> float:
+    """'poly' schedule lr * (1 - step/total)^power (§2.1), or constant."""
+    if config.schedule == "poly":
+        return config.lr * (1.0 - step / total) ** config.poly_power
+    return config.lr
+
+
+def batches(job: TrainJob, seed: int):
+    """Infinite stream of collated training batches for this rank."""
+    rng = np.random.default_rng(seed)
+    fields = get_task(job.task).target_fields
+    stream = iter(iterate_samples(list(job.train_shards), shuffle_buffer=64, seed=seed, resampled=True,
+                                  counter=CorruptCounter(), required=("rgb", *fields)))
+    while True:
+        samples = list(itertools.islice(stream, job.model.train.batch_size))
+        if job.model.train.hflip:
+            samples = [hflip(s) if rng.random() < 0.5 else s for s in samples]
+        yield collate(samples, fields)
+
+
+def train_loop_per_worker(config: dict) -> None:
+    job: TrainJob = config["job"]
+    train, task = job.model.train, get_task(job.task)
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    torch.manual_seed(train.seed)            # identical initial weights on every rank
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+
+    model = create_model(job.model_name, job.model.backbone, **task.model_kwargs(job.info))
+    optimizer = build_optimizer(model, train.optim)
+    step = 0
+    restored = ray.train.get_checkpoint()
+    if restored:
+        with restored.as_directory() as directory:
+            state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+    model = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+    stream = batches(job, seed=train.seed * 1000 + rank * 100 + step)
+
+    is_logger = rank == 0
+    val_samples = load_split(Path(job.val_dir), "val", required=("rgb", *task.target_fields)) if is_logger else []
+    if is_logger:
+        mlflow.set_tracking_uri(job.tracking_uri)
+        mlflow.start_run(run_id=job.run_id, log_system_metrics=job.system_metrics)
+        mlflow.set_tag("resumed_from_step", str(step))
+
+    window: list[float] = []
+    tic = time.perf_counter()
+    while step < train.steps:
+        lr = learning_rate(train.optim, step, train.steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = {k: v.to(device) for k, v in next(stream).items()}
+        loss, parts = task.loss(model(batch["image"]), batch, job.model.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        window.append(parts["loss"])
+
+        if job.inject_failure_at_step == step and restored is None and is_logger:
+            log.warning("injected failure: rank 0 exits at step %d", step)
+            os._exit(1)
+        if is_logger and step % train.log_every == 0:
+            elapsed = time.perf_counter() - tic
+            mlflow.log_metrics({"train/loss": float(np.mean(window)), "train/lr": lr,
+                                "train/samples_per_s": len(window) * train.batch_size * world / elapsed}, step=step)
+            window, tic = [], time.perf_counter()
+        if step % train.checkpoint_every == 0 or step == train.steps:
+            metrics = {"step": step, "loss": parts["loss"]}
+            if is_logger:
+                metrics |= validate(job, model, task, val_samples, step)
+            report(model, optimizer, step, metrics, attach=is_logger)
+    if is_logger:
+        mlflow.end_run()
+
+
+def validate(job: TrainJob, model: torch.nn.Module, task, samples: list[dict], step: int) -> dict[str, float]:
+    """Rank 0: val metrics (fast boundary matching) and a prediction panel, logged at `step`."""
+    module = model.module if hasattr(model, "module") else model
+    predictions = predict(module, task, samples, batch_size=job.evaluate.batch_size)
+    fast = EvaluateConfig(batch_size=job.evaluate.batch_size, boundary_mode="fast",
+                          boundary_thresholds=min(job.evaluate.boundary_thresholds, 25))
+    metrics, _ = score(task, predictions, samples, fast, job.info)
+    val = {f"val/{k}": float(v) for k, v in metrics.items() if np.isscalar(v)}
+    mlflow.log_metrics(val, step=step)
+    panel_every = job.model.train.panel_every
+    if step == job.model.train.steps or (panel_every and step % panel_every == 0):
+        image = prediction_panel(task, predictions, samples, job.evaluate.panels)
+        mlflow.log_image(image, key="val_panel", step=step)
+    return val
+
+
+def report(model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, metrics: dict, attach: bool) -> None:
+    """Every rank reports; rank 0 attaches {model, optimizer, step} as the checkpoint."""
+    if not attach:
+        ray.train.report(metrics)
+        return
+    module = model.module if hasattr(model, "module") else model
+    with tempfile.TemporaryDirectory() as directory:
+        torch.save({"model": module.state_dict(), "optimizer": optimizer.state_dict(), "step": step},
+                   Path(directory) / CHECKPOINT_FILE)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))

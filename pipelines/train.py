@@ -1,0 +1,31 @@
+"""train: train one registered model with Ray Train, track it in MLflow, register the result."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from components.config import load_params
+from components.storage.local import atomic_directory
+from components.train.launch import train_and_register
+
+log = logging.getLogger("pixelpred.train")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="model name (a section under `models` in params.yaml)")
+    parser.add_argument("--shards", type=Path, required=True, help="prepared shards directory")
+    parser.add_argument("--out", type=Path, required=True, help="writes model.json (registry pointer) and metrics.json")
+    parser.add_argument("--inject-failure-at-step", type=int, default=0,
+                        help="testing aid: rank 0 dies once at this step, Ray restarts from the last checkpoint")
+
+
+def main(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    outcome = train_and_register(args.model, params, args.shards, args.inject_failure_at_step)
+    with atomic_directory(args.out) as staging:
+        outcome.pointer.write(staging / "model.json")
+        metrics = {**outcome.metrics, **{f"time/{k}": round(v, 2) for k, v in outcome.timings.items()}}
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    log.info("%s: %s", args.model, ", ".join(f"{k}={v:.3g}" for k, v in sorted(metrics.items())))
