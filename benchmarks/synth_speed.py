@@ -1,4 +1,7 @@
-"""Synth renderer throughput: prints JSON with images/s (single process) per scene kind at a given size."""
+"""Synth renderer throughput: prints JSON with images/s (single process) per scene kind at a given size.
+
+Run from the repository root: `python -m benchmarks.synth_speed [--height 96 --width 128 --count 50]`.
+"""
 from __future__ import annotations
 
 import argparse

@@ -1,7 +1,13 @@
-"""`pixelpred <stage> ...`: one subcommand per pipeline stage; bad input -> one error line, exit 2."""
+"""`pixelpred [--params FILE] <stage> ...`: one subcommand per pipeline stage.
+
+Bad input (unknown names, invalid params, missing inputs, unreachable services) ends with one
+`pixelpred <stage>: error: ...` line and exit code 2. Only the chosen stage's module is imported,
+so light stages do not pay for Ray and MLflow imports.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -14,20 +20,24 @@ STAGES = ("download", "prepare", "train", "evaluate", "report")
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    parser = argparse.ArgumentParser(prog="pixelpred", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pixelpred", description=__doc__, add_help=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    commands = parser.add_subparsers(dest="stage", required=True)
-    modules = {}
-    for stage in STAGES:
-        module = __import__(f"pipelines.{stage}", fromlist=["main"])
-        module.add_arguments(commands.add_parser(stage, help=module.__doc__.splitlines()[0]))
-        modules[stage] = module
-    args = parser.parse_args(argv)
+    parser.add_argument("stage", nargs="?", choices=STAGES, help="pipeline stage")
+    known, rest = parser.parse_known_args(argv)
+    if known.stage is None:
+        parser.print_help()
+        return 0 if {"-h", "--help"} & set(rest) else 2
+    module = importlib.import_module(f"pipelines.{known.stage}")
+    stage_parser = argparse.ArgumentParser(prog=f"pixelpred {known.stage}", description=module.__doc__)
+    module.add_arguments(stage_parser)
+    args = stage_parser.parse_args(rest)
+    args.params = known.params
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        modules[args.stage].main(args)
+        module.main(args)
     except PixelpredError as err:
-        print(f"pixelpred {args.stage}: error: {err}", file=sys.stderr)
+        print(f"pixelpred {known.stage}: error: {err}", file=sys.stderr)
         return 2
     return 0
 

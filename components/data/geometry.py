@@ -65,7 +65,8 @@ class PerspectiveCamera:
     def from_hfov(cls, height: int, width: int, hfov_deg: float, camera_to_world: np.ndarray) -> PerspectiveCamera:
         """Image size and horizontal field of view (degrees) -> camera with square pixels, centred principal point."""
         focal = 0.5 * width / np.tan(np.radians(hfov_deg) / 2.0)
-        return cls(float(focal), float(focal), (width - 1) / 2.0, (height - 1) / 2.0, np.asarray(camera_to_world, float))
+        pose = np.asarray(camera_to_world, dtype=float)
+        return cls(float(focal), float(focal), (width - 1) / 2.0, (height - 1) / 2.0, pose)
 
     @property
     def world_to_camera(self) -> np.ndarray:
@@ -112,16 +113,17 @@ def intersect_plane(origins: np.ndarray, directions: np.ndarray, normal: np.ndar
 def intersect_box(origins: np.ndarray, directions: np.ndarray, half_size: np.ndarray,
                   min_t: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
     """Rays in the box frame and half extents (3,) of the box centred at the origin -> entry t (N,), normals (N, 3)."""
-    d = np.where(np.abs(directions) < 1e-12, 1e-12, directions).T  # axis-parallel rays: keep slab tests finite
-    o = origins.T  # (3, N): per-axis rows make the reductions below cheap elementwise maxima
-    t_lo = (-half_size[:, None] - o) / d
-    t_hi = (half_size[:, None] - o) / d
+    # (3, N) contiguous rows make the per-axis reductions below cheap elementwise maxima.
+    d, o = np.ascontiguousarray(directions.T), np.ascontiguousarray(origins.T)
+    with np.errstate(divide="ignore", invalid="ignore"):  # axis-parallel rays: +-inf slabs (nan only on a face)
+        t_lo = (-half_size[:, None] - o) / d
+        t_hi = (half_size[:, None] - o) / d
     t_entry, t_exit = np.minimum(t_lo, t_hi), np.maximum(t_lo, t_hi)
     t_near = np.maximum(np.maximum(t_entry[0], t_entry[1]), t_entry[2])
     t_far = np.minimum(np.minimum(t_exit[0], t_exit[1]), t_exit[2])
     t = np.where((t_near <= t_far) & (t_near > min_t), t_near, np.inf)
-    normals = np.where(t_entry == t_near, -np.sign(d), 0.0).T  # the face whose slab was entered last
-    return t, np.ascontiguousarray(normals)
+    normals = (t_entry == t_near) * -np.sign(d)  # the face whose slab was entered last
+    return t, np.ascontiguousarray(normals.T)
 
 
 def intersect_sphere(origins: np.ndarray, directions: np.ndarray, center: np.ndarray, radius: float,
@@ -156,6 +158,7 @@ def intersect_cylinder(origins: np.ndarray, directions: np.ndarray, radius: floa
     t = np.minimum(t_side, np.minimum(*t_caps))
     on_side = np.isfinite(t) & (t == t_side)
     normals = np.zeros_like(o)
-    normals[:, :2] = np.where(on_side[:, None], (o[:, :2] + np.where(on_side, t, 0.0)[:, None] * d[:, :2]) / radius, 0.0)
+    side_xy = (o[:, :2] + np.where(on_side, t, 0.0)[:, None] * d[:, :2]) / radius
+    normals[:, :2] = np.where(on_side[:, None], side_xy, 0.0)
     normals[:, 2] = np.where(on_side, 0.0, np.where(t == t_caps[1], 1.0, -1.0))
     return t, normals

@@ -63,7 +63,9 @@ class CorruptCounter:
         """Exception -> True (skip and go on) for data corruption; anything else is re-raised."""
         # Tar/IO/grouping failures come from bytes on disk; decode failures arrive as
         # CorruptSampleError. Other exceptions are bugs and must not be swallowed.
-        if not isinstance(exn, CorruptSampleError | tarfile.TarError | OSError | EOFError | ValueError):
+        # A shard that is not there at all is a wrong path, not corruption: fail loudly.
+        if isinstance(exn, FileNotFoundError) or not isinstance(
+                exn, CorruptSampleError | tarfile.TarError | OSError | EOFError | ValueError):
             raise exn
         self.count += 1
         message = f"{type(exn).__name__}: {exn}"

@@ -257,7 +257,7 @@ def _place_objects(rng: np.random.Generator, camera_xy: np.ndarray, yaw: float, 
 
 def _sample_object(rng: np.random.Generator, class_id: int, inst_id: int, xy: np.ndarray, size: float,
                    ceiling: float) -> tuple[Primitive, float]:
-    """Object of `class_id` standing at ground point xy, dimensions scaled by `size` -> (primitive, footprint radius)."""
+    """Object of `class_id` at ground point xy, dimensions scaled by `size` -> (primitive, footprint radius)."""
     texture = _texture(rng, class_id, (0.08 * size, 0.4 * size))
     ground = np.array([xy[0], xy[1], 0.0])
     yaw = float(rng.uniform(0.0, np.pi)) if rng.random() < 0.6 else 0.0

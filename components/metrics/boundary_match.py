@@ -2,7 +2,8 @@
 
 Per image and threshold: binarise the boundary probability, thin it, and match its pixels to
 each annotator's boundary pixels within a tolerance of `max_dist` x image diagonal. The exact
-mode solves a one-to-one matching; the fast mode is an approximate distance-transform check.
+mode solves a one-to-one matching; the fast mode is an approximate check that some pixel of
+the other map lies within the tolerance (a distance-transform test, without one-to-one).
 No non-maximum suppression is applied beyond thinning.
 """
 
@@ -12,7 +13,7 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from skimage.morphology import thin as thin_boundaries
 
@@ -45,8 +46,8 @@ def max_cardinality_min_cost_matching(left: np.ndarray, right: np.ndarray,
     # Every vertex may pair with its own dummy at cost `outlier` (it stays unmatched); a mirror
     # edge dummy(right j) - dummy(left i) per real edge (i, j) lets dummies of matched vertices
     # pair up for free, so a perfect matching always exists and equals a matching of the input.
-    # Each extra real match saves 2 * outlier, more than any matching's total cost
-    # (< min(n_left, n_right) * max cost + 1), so the optimum has maximum cardinality first.
+    # Any matching's total cost is below `outlier`, while one more real match saves 2 * outlier,
+    # so the optimum has maximum cardinality first and minimum cost among those.
     outlier = min(n_left, n_right) * float(cost.max()) + 1.0
     rows = np.concatenate([left, np.arange(n_left), n_left + np.arange(n_right), n_left + right])
     cols = np.concatenate([right, n_right + np.arange(n_left), np.arange(n_right), n_right + left])
@@ -62,32 +63,34 @@ def max_cardinality_min_cost_matching(left: np.ndarray, right: np.ndarray,
     return left_ids[row[real]], right_ids[col[real]]
 
 
+def _padded(image: np.ndarray, radius: float, fill: int = 0) -> np.ndarray:
+    """Map (H, W) -> flattened map padded by the tolerance reach, ((H + 2 reach) * (W + 2 reach),)."""
+    return np.pad(image, int(np.floor(radius)), constant_values=fill).ravel()
+
+
+def _neighbourhoods(rows: np.ndarray, cols: np.ndarray, width: int, radius: float) -> np.ndarray:
+    """Pixels (P,) rows and cols, image width -> (P, O) flat indices into `_padded` of their in-tolerance offsets."""
+    dy, dx, _ = _tolerance_offsets(radius)
+    reach = int(np.floor(radius))
+    return (rows[:, None] + reach + dy) * (width + 2 * reach) + (cols[:, None] + reach + dx)
+
+
 def match_pixels(pred: np.ndarray, gt: np.ndarray, radius: float) -> np.ndarray:
     """Boundary maps pred, gt (H, W) bool -> matched pairs (M, 4) int [y_pred, x_pred, y_gt, x_gt].
 
     One-to-one matching of maximum size among pixel pairs at distance <= radius, with minimum
     total distance among those (the matching `correspondPixels` approximates with outlier costs).
     """
-    height, width = pred.shape
-    dy, dx, distance = _tolerance_offsets(radius)
-    reach = int(np.floor(radius))
     pred_y, pred_x = np.nonzero(pred)
     gt_y, gt_x = np.nonzero(gt)
-    # A padded map of gt pixel ids turns the neighbour search into one gather: (n_pred, O) ids.
-    gt_id = np.full((height + 2 * reach, width + 2 * reach), -1, dtype=np.int64)
-    gt_id[gt_y + reach, gt_x + reach] = np.arange(gt_y.size)
-    candidate = gt_id[pred_y[:, None] + reach + dy, pred_x[:, None] + reach + dx]
+    gt_id = np.full(gt.shape, -1, dtype=np.int64)
+    gt_id[gt_y, gt_x] = np.arange(gt_y.size)
+    # One gather finds every candidate: the gt id (or -1) at each in-tolerance offset, (n_pred, O).
+    candidate = _padded(gt_id, radius, fill=-1)[_neighbourhoods(pred_y, pred_x, gt.shape[1], radius)]
     pred_index, offset_index = np.nonzero(candidate >= 0)
     matched_pred, matched_gt = max_cardinality_min_cost_matching(
-        pred_index, candidate[pred_index, offset_index], distance[offset_index])
+        pred_index, candidate[pred_index, offset_index], _tolerance_offsets(radius)[2][offset_index])
     return np.stack([pred_y[matched_pred], pred_x[matched_pred], gt_y[matched_gt], gt_x[matched_gt]], axis=1)
-
-
-def _distance_to(boundary: np.ndarray) -> np.ndarray:
-    """Boundary map (H, W) bool -> Euclidean distance of every pixel to its nearest boundary pixel (H, W)."""
-    if not boundary.any():
-        return np.full(boundary.shape, np.inf)
-    return ndimage.distance_transform_edt(~boundary)
 
 
 def _exact_counts(pred: np.ndarray, gt: np.ndarray, radius: float) -> tuple[int, int]:
@@ -101,6 +104,15 @@ def _exact_counts(pred: np.ndarray, gt: np.ndarray, radius: float) -> tuple[int,
     return matched_gt, int(matched_pred.sum())
 
 
+def _fast_setup(gt: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """gt (K, H, W) bool -> pixels within tolerance of any annotator (H, W), gt pixels' neighbourhoods (sum gt, O)."""
+    width = gt.shape[2]
+    every_row, every_col = np.indices(gt.shape[1:]).reshape(2, -1)
+    near_gt = _padded(gt.any(0), radius)[_neighbourhoods(every_row, every_col, width, radius)].any(1)
+    _, gt_y, gt_x = np.nonzero(gt)
+    return near_gt.reshape(gt.shape[1:]), _neighbourhoods(gt_y, gt_x, width, radius)
+
+
 def image_counts(prob: np.ndarray, gt: np.ndarray, thresholds: np.ndarray, max_dist: float = 0.0075,
                  thin: bool = True, mode: MatchMode = "exact") -> np.ndarray:
     """prob (H, W) in [0, 1], gt (K, H, W) 0/1, thresholds (T,) -> counts (T, 4) [cntR, sumR, cntP, sumP].
@@ -112,7 +124,7 @@ def image_counts(prob: np.ndarray, gt: np.ndarray, thresholds: np.ndarray, max_d
     gt = gt != 0
     radius = max_dist * float(np.hypot(*prob.shape))
     if mode == "fast":
-        near_gt = np.min([_distance_to(annotation) for annotation in gt], axis=0) <= radius
+        near_gt, gt_neighbourhoods = _fast_setup(gt, radius)
     counts = np.zeros((thresholds.size, 4), dtype=np.int64)
     counts[:, 1] = gt.sum()
     # Thresholded maps are nested, so a threshold that keeps as many pixels as the previous one
@@ -128,7 +140,7 @@ def image_counts(prob: np.ndarray, gt: np.ndarray, thresholds: np.ndarray, max_d
         if mode == "exact":
             counts[t, 0], counts[t, 2] = _exact_counts(pred, gt, radius)
         else:
-            counts[t, 0] = (gt & (_distance_to(pred) <= radius)).sum()
+            counts[t, 0] = _padded(pred, radius)[gt_neighbourhoods].any(1).sum()
             counts[t, 2] = (pred & near_gt).sum()
         counts[t, 3] = pred.sum()
     return counts

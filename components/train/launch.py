@@ -83,6 +83,7 @@ def train_and_register(name: str, params: Params, shards_dir: Path, inject_failu
     model_cfg = params.model(name)
     task.check_loss(model_cfg.loss)
     info = DatasetInfo.read(shards_dir)
+    shards_dir = shards_dir.resolve()                   # workers run in other directories
     train_shards = tuple(shard_paths(shards_dir, "train"))
     shard_paths(shards_dir, "val")                      # fail now, not inside a worker
     experiment_id = connect(params.tracking, params.root)
@@ -92,7 +93,7 @@ def train_and_register(name: str, params: Params, shards_dir: Path, inject_failu
         mlflow.log_params({**flatten(to_dict(model_cfg), f"{name}."), **flatten(to_dict(params.ray), "ray."),
                            "data.source": info.source, "data.train_size": info.split_sizes["train"]})
     job = TrainJob(model_name=name, task=task.name, model=model_cfg, info=info, train_shards=train_shards,
-                   val_dir=str(shards_dir.resolve()), tracking_uri=resolve_tracking_uri(params.tracking, params.root),
+                   val_dir=str(shards_dir), tracking_uri=resolve_tracking_uri(params.tracking, params.root),
                    run_id=run.info.run_id, evaluate=params.evaluate, system_metrics=params.tracking.system_metrics,
                    inject_failure_at_step=inject_failure_at_step)
 

@@ -83,6 +83,7 @@ def test_counts_equal_brute_force_matching_at_every_threshold(seed: int) -> None
     thresholds = bsds_thresholds(99)
     single = image_counts(prob, gt[:1], thresholds, max_dist=max_dist)
     double = image_counts(prob, gt, thresholds, max_dist=max_dist)
+    fast = image_counts(prob, gt, thresholds, max_dist=max_dist, mode="fast")
     for t, threshold in enumerate(thresholds):
         pred = thin(prob >= threshold)
         sizes = []
@@ -96,6 +97,11 @@ def test_counts_equal_brute_force_matching_at_every_threshold(seed: int) -> None
         assert double[t, :2].tolist() == [sum(sizes), gt.sum()] and double[t, 3] == pred.sum()
         # With two annotators cntP is a union whose size depends on ties between optimal matchings.
         assert max(sizes) <= double[t, 2] <= min(pred.sum(), sum(sizes))
+        # Fast mode: any pixel of the other map within the radius, no one-to-one constraint.
+        near = [cdist(np.argwhere(pred), np.argwhere(annotation)) <= radius for annotation in gt]
+        fast_recall = sum(int(close.any(0).sum()) for close in near)
+        fast_precision = int(np.logical_or(*[close.any(1) for close in near]).sum())
+        assert fast[t].tolist() == [fast_recall, gt.sum(), fast_precision, pred.sum()]
 
 
 def test_perfect_prediction_scores_one() -> None:
