@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
+# Stage commands (`pixelpred ...` in dvc.yaml) resolve to the project's environment.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Runtime state stays inside the checkout (absolute paths: DVC experiments run in temp copies).
 export RAY_USAGE_STATS_ENABLED := 0
 export MLFLOW_DISABLE_TELEMETRY := true

@@ -96,9 +96,11 @@ class TrainConfig:
     panel_every: int = 0             # steps between prediction panels (0: only at the end)
     seed: int = 0
     hflip: bool = True               # random horizontal flip (normals' x flips with it)
+    grad_clip: float = 0.0           # max global gradient norm (0: no clipping)
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1 and self.batch_size >= 1, "train.steps and train.batch_size must be >= 1")
+        _check(self.grad_clip >= 0, "train.grad_clip must be >= 0")
         _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
         _check(self.panel_every >= 0, "panel_every must be >= 0")
 
@@ -142,12 +144,32 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class AblationVariant:
+    claim: str                       # a claim in components/report/thesis.py CLAIMS
+    model: str                       # the models.<name> section it starts from
+    loss_kind: str                   # the LossConfig.kind this variant trains with
+
+
+@dataclass(frozen=True)
+class ExperimentsConfig:
+    """Thesis-claim experiments (experiments/dvc.yaml): each variant trained once per seed."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    variants: dict[str, AblationVariant] = field(default_factory=dict)
+
+    def variant(self, name: str) -> AblationVariant:
+        if name not in self.variants:
+            raise ConfigError(f"unknown experiment variant '{name}' (configured: {', '.join(sorted(self.variants)) or 'none'})")
+        return self.variants[name]
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig = field(default_factory=DataConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     models: dict[str, ModelConfig] = field(default_factory=dict)
+    experiments: ExperimentsConfig = field(default_factory=ExperimentsConfig)
     root: Path = Path(".")           # directory of params.yaml; not a params key
 
     def model(self, name: str) -> ModelConfig:
@@ -166,7 +188,6 @@ def load_params(path: str | Path) -> Params:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
-    raw = {k: v for k, v in raw.items() if k not in _FOREIGN_SECTIONS}
     params = from_dict(Params, raw, where=str(path))
     return dataclasses.replace(params, root=path.resolve().parent)
 
@@ -192,10 +213,6 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
-
-
-# Sections of params.yaml read by tools other than the stages (e.g. the experiments grid).
-_FOREIGN_SECTIONS = ("experiments",)
 
 
 def _check(ok: bool, message: str) -> None:

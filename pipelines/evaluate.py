@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     pointer = ModelPointer.read(args.pointer)
-    if pointer.name != args.model:
-        raise PixelpredError(f"pointer {args.pointer} names model '{pointer.name}', not '{args.model}'")
+    if pointer.model != args.model:
+        raise PixelpredError(f"pointer {args.pointer} is a '{pointer.model}' model, not '{args.model}'")
     outcome = evaluate_registered(pointer, params, args.shards)
     with atomic_directory(args.out) as staging:
         summary = {"task": outcome.task, "model": outcome.metrics, "trivial": {"name": outcome.trivial_name, **outcome.trivial_metrics},

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    outcome = train_and_register(args.model, params, args.shards, args.inject_failure_at_step)
+    outcome = train_and_register(args.model, params, args.shards, inject_failure_at_step=args.inject_failure_at_step)
     with atomic_directory(args.out) as staging:
         outcome.pointer.write(staging / "model.json")
         metrics = {**outcome.metrics, **{f"time/{k}": round(v, 2) for k, v in outcome.timings.items()}}

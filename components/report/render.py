@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components.report.thesis import CLAIM_NUMBERS, THESIS_NUMBERS, passes
+from components.report.thesis import CLAIMS, THESIS_NUMBERS, passes
 from components.tasks import get_task
 
 
@@ -39,7 +39,7 @@ def claims_section(claims: dict) -> list[str]:
     """claims.json (experiments pipeline) -> one table per claim with mean ± std over seeds."""
     lines = ["## Thesis claims 1–3 (loss ablations, mean ± std over seeds)", ""]
     for claim, result in claims.items():
-        source, thesis = CLAIM_NUMBERS.get(claim, ("", {}))
+        source, thesis = CLAIMS[claim].source, CLAIMS[claim].thesis
         metric_names = result["metrics"]
         lines += [f"### {claim}: {result['statement']}", "",
                   f"Seeds: {result['seeds']}. Holds on synth: **{'yes' if result['holds'] else 'no'}** "

@@ -5,6 +5,8 @@ Fractions, not percent, so they read in the same units as our metrics.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # model -> (source, {metric: value})
 THESIS_NUMBERS: dict[str, tuple[str, dict[str, float]]] = {
     "seg_baseline": ("NYUv2, Table 2.2", {"miou": 0.421, "pixel_acc": 0.711}),
@@ -14,15 +16,35 @@ THESIS_NUMBERS: dict[str, tuple[str, dict[str, float]]] = {
                                              "within_30": 0.744}),
 }
 
-# Claims 1-3 (SPEC §8): the thesis's ablation numbers per loss variant (NYUv2).
-CLAIM_NUMBERS: dict[str, tuple[str, dict[str, dict[str, float]]]] = {
-    "depth_loss": ("NYUv2, Table 2.5 (delta1)", {"l2": {"delta1": 0.737}, "l1": {"delta1": 0.743},
-                                                 "l1_l2": {"delta1": 0.745}}),
-    "normal_loss": ("NYUv2, Table 2.6", {"cos": {"mean": 23.3462, "within_11_25": 0.3163},
-                                         "acos": {"mean": 23.1191, "within_11_25": 0.3279},
-                                         "cos_acos": {"mean": 22.7170, "within_11_25": 0.3382}}),
-    "boundary_loss": ("BSDS500, §2.2 (no ablation table)", {}),
+@dataclass(frozen=True)
+class Claim:
+    """A thesis claim as an experiment: `winner` must match or beat each rival on `metric`."""
+    statement: str
+    metric: str
+    higher_is_better: bool
+    winner: str                                  # loss kind the thesis recommends
+    rivals: tuple[str, ...]
+    shown: tuple[str, ...]                       # metrics in the report table
+    source: str                                  # where the thesis's numbers come from
+    thesis: dict[str, dict[str, float]]          # loss kind -> metric -> thesis value (real data)
+
+
+# Claims 1-3 (SPEC §8), keyed by the `claim` of experiments.variants in params.yaml.
+CLAIMS: dict[str, Claim] = {
+    "depth_loss": Claim(
+        "log-L1+L2 (gamma=2) >= L1-only and L2-only on delta<1.25 (Table 2.5)", "delta1", True,
+        "l1_l2", ("l1", "l2"), ("delta1", "abs_rel", "rmse_log"), "NYUv2, Table 2.5",
+        {"l2": {"delta1": 0.737}, "l1": {"delta1": 0.743}, "l1_l2": {"delta1": 0.745}}),
+    "normal_loss": Claim(
+        "cos + 4*acos beats cos alone, most at 11.25 deg (Table 2.6)", "within_11_25", True,
+        "cos_acos", ("cos",), ("mean", "median", "within_11_25"), "NYUv2, Table 2.6",
+        {"cos": {"mean": 23.3462, "within_11_25": 0.3163}, "acos": {"mean": 23.1191, "within_11_25": 0.3279},
+         "cos_acos": {"mean": 22.7170, "within_11_25": 0.3382}}),
+    "boundary_loss": Claim(
+        "class-balanced multi-branch loss beats plain logistic loss (Sec. 2.2)", "ods_f", True,
+        "balanced", ("plain",), ("ods_f", "ois_f", "ap"), "BSDS500: no ablation table in the thesis", {}),
 }
+
 
 # task -> (metric, kind, margin): 'ratio' needs model >= margin * trivial, 'above' model >= trivial + margin,
 # 'below' model <= trivial - margin.

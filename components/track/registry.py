@@ -22,7 +22,8 @@ from components.errors import PixelpredError
 @dataclass(frozen=True)
 class ModelPointer:
     """What DVC tracks for a trained model: exactly one registered version."""
-    name: str
+    name: str                          # registered model name
+    model: str                         # architecture in the model registry (components.models)
     version: str
     run_id: str
     alias: str
@@ -42,7 +43,7 @@ class ModelPointer:
         return cls(**json.loads(path.read_text()))
 
 
-def register_model(model: nn.Module, name: str, run_id: str, alias: str, config: dict) -> ModelPointer:
+def register_model(model: nn.Module, architecture: str, name: str, run_id: str, alias: str, config: dict) -> ModelPointer:
     """Log `model` into run `run_id`, register it under `name`, move `alias` to the new version."""
     with mlflow.start_run(run_id=run_id):
         mlflow.log_dict(config, "model_config.json")
@@ -56,7 +57,7 @@ def register_model(model: nn.Module, name: str, run_id: str, alias: str, config:
     client = MlflowClient()
     client.set_registered_model_alias(name, alias, version)
     client.set_model_version_tag(name, version, "run_id", run_id)
-    return ModelPointer(name=name, version=version, run_id=run_id, alias=alias)
+    return ModelPointer(name=name, model=architecture, version=version, run_id=run_id, alias=alias)
 
 
 def load_model(pointer: ModelPointer) -> nn.Module:

@@ -36,7 +36,7 @@ class EvaluationOutcome:
 
 def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Path) -> EvaluationOutcome:
     """Load `pointer`'s version, score it and the trivial baseline on 'test', log an evaluation run."""
-    task = get_task(model_task(pointer.name))
+    task = get_task(model_task(pointer.model))
     info = DatasetInfo.read(shards_dir)
     counter, fields = CorruptCounter(), ("rgb", *task.target_fields)
     test = load_split(shards_dir, "test", counter=counter, required=fields)

@@ -77,8 +77,10 @@ def storage_path(config: RayConfig, root: Path) -> str:
     return config.storage_path or str((root / ".ray" / "results").resolve())
 
 
-def train_and_register(name: str, params: Params, shards_dir: Path, inject_failure_at_step: int = 0) -> TrainOutcome:
-    """Train model `name` with Ray Train, log everything to MLflow, register the final checkpoint."""
+def train_and_register(name: str, params: Params, shards_dir: Path, register_as: str = "",
+                       inject_failure_at_step: int = 0) -> TrainOutcome:
+    """Train model `name` with Ray Train, log everything to MLflow, register the final checkpoint
+    under `register_as` (default: the model's own name)."""
     task = get_task(model_task(name))
     model_cfg = params.model(name)
     task.check_loss(model_cfg.loss)
@@ -110,11 +112,11 @@ def train_and_register(name: str, params: Params, shards_dir: Path, inject_failu
     with result.checkpoint.as_directory() as directory:
         state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
-    pointer = register_model(model, name, run.info.run_id, params.tracking.alias,
+    pointer = register_model(model, name, register_as or name, run.info.run_id, params.tracking.alias,
                              config={"model": name, "task": task.name, "class_names": list(info.class_names),
                                      **to_dict(model_cfg)})
     timings["register_s"] = time.perf_counter() - tic
-    log.info("registered %s version %s (run %s)", name, pointer.version, pointer.run_id)
+    log.info("registered %s version %s (run %s)", pointer.name, pointer.version, pointer.run_id)
     return TrainOutcome(pointer=pointer, timings=timings, metrics={k: float(v) for k, v in result.metrics.items()})
 
 

@@ -22,11 +22,11 @@ import ray.train
 import ray.train.torch
 import torch
 
-from components.config import EvaluateConfig, ModelConfig, OptimConfig
+from components.config import EvaluateConfig, LossConfig, ModelConfig, OptimConfig
 from components.data.shards import CorruptCounter, iterate_samples, load_split
 from components.data.transforms import collate, hflip
 from components.models import create_model
-from components.tasks import DatasetInfo, get_task
+from components.tasks import DatasetInfo, Task, get_task
 from components.train.inference import predict, prediction_panel, score
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,23 @@ def learning_rate(config: OptimConfig, step: int, total: int) -> float:
     if config.schedule == "poly":
         return config.lr * (1.0 - step / total) ** config.poly_power
     return config.lr
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, task: Task, batch: dict[str, torch.Tensor],
+               loss: LossConfig, lr: float, grad_clip: float = 0.0) -> dict[str, float]:
+    """One optimisation step at learning rate `lr` -> the loss parts for logging."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    value, parts = task.loss(model(batch["image"]), batch, loss)
+    if not torch.isfinite(value):
+        # Registering a diverged model would only fail later and more quietly.
+        raise FloatingPointError(f"loss is {value.item()}: training diverged (lower optim.lr or set train.grad_clip)")
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return parts
 
 
 def batches(job: TrainJob, seed: int):
@@ -109,13 +126,8 @@ def train_loop_per_worker(config: dict) -> None:
     tic = time.perf_counter()
     while step < train.steps:
         lr = learning_rate(train.optim, step, train.steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         batch = {k: v.to(device) for k, v in next(stream).items()}
-        loss, parts = task.loss(model(batch["image"]), batch, job.model.loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        parts = train_step(model, optimizer, task, batch, job.model.loss, lr, train.grad_clip)
         step += 1
         window.append(parts["loss"])
 
@@ -136,7 +148,7 @@ def train_loop_per_worker(config: dict) -> None:
         mlflow.end_run()
 
 
-def validate(job: TrainJob, model: torch.nn.Module, task, samples: list[dict], step: int) -> dict[str, float]:
+def validate(job: TrainJob, model: torch.nn.Module, task: Task, samples: list[dict], step: int) -> dict[str, float]:
     """Rank 0: val metrics (fast boundary matching) and a prediction panel, logged at `step`."""
     module = model.module if hasattr(model, "module") else model
     predictions = predict(module, task, samples, batch_size=job.evaluate.batch_size)

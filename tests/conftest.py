@@ -1,0 +1,59 @@
+"""Shared test set-up: quiet services, Ray's temp dir in a short path we remove, a tiny dataset."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.update({
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    # Local Ray for tests listens on this machine only; no token file is written to ~/.ray.
+    "RAY_AUTH_MODE": "disabled",
+})
+os.environ.pop("MLFLOW_TRACKING_URI", None)   # each test picks its own store
+os.environ.pop("RAY_ADDRESS", None)
+
+TINY_PARAMS = {
+    "data": {"height": 48, "width": 64, "splits": {"train": 24, "val": 8, "test": 8},
+             "samples_per_shard": 8, "processes": 2},
+    "ray": {"num_workers": 1, "cpus_per_worker": 2, "max_failures": 1},
+    "evaluate": {"boundary_thresholds": 9, "panels": 2, "batch_size": 8},
+    "models": {name: {"backbone": {"layers": [1, 1, 1, 1], "width": 8},
+                      "train": {"steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 2}}
+               for name in ("seg_baseline", "boundary_baseline", "depth_baseline", "normal_baseline")},
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_temp_dir():
+    """Ray's sockets need a short path; the whole tree goes when the session ends."""
+    path = tempfile.mkdtemp(prefix="ppray-", dir="/tmp")
+    os.environ["RAY_TMPDIR"] = path
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_params(directory: Path, params: dict) -> Path:
+    path = directory / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A rendered + sharded tiny synth dataset (session-wide); returns its shards directory."""
+    from pipelines.cli import main
+
+    root = tmp_path_factory.mktemp("tiny")
+    params = write_params(root, TINY_PARAMS)
+    assert main(["--params", str(params), "download", "--out", str(root / "raw")]) == 0
+    assert main(["--params", str(params), "prepare", "--raw", str(root / "raw"), "--out", str(root / "shards")]) == 0
+    return root / "shards"

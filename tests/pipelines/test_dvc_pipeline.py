@@ -1,0 +1,66 @@
+"""`dvc repro` end to end on a tiny params copy: everything runs, a second repro runs nothing,
+and a change to one model's params re-runs only that model's stages (and the report)."""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, TINY_PARAMS, write_params
+
+pytestmark = pytest.mark.slow
+
+MODELS = ("seg_baseline", "depth_baseline")
+
+
+def dvc(workdir: Path, *args: str) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=workdir, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("dvcproject")
+    shutil.copy(REPO / "dvc.yaml", workdir)
+    shutil.copytree(REPO / "components", workdir / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    params = copy.deepcopy(TINY_PARAMS)
+    params["models"] = {name: params["models"][name] for name in MODELS}
+    write_params(workdir, params)
+    dvc(workdir, "init", "--no-scm", "-q")
+    return workdir
+
+
+def test_repro_then_noop_then_one_model(project):
+    first = dvc(project, "repro")
+    expected = {"download", "prepare", "report"} | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
+    assert ran_stages(first) == expected
+    report = (project / "results" / "report.md").read_text()
+    assert all(f"### {m}" in report for m in MODELS) and "trivial" in report
+    pointer = yaml.safe_load((project / "results/train/seg_baseline/model.json").read_text())
+    assert pointer["name"] == "seg_baseline" and pointer["version"] == "1"
+
+    assert ran_stages(dvc(project, "repro")) == set()
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["models"]["depth_baseline"]["train"]["steps"] = 6
+    write_params(project, params)
+    third = dvc(project, "repro")
+    assert ran_stages(third) == {"train@depth_baseline", "evaluate@depth_baseline", "report"}
+    pointer = yaml.safe_load((project / "results/train/depth_baseline/model.json").read_text())
+    assert pointer["version"] == "2"                  # a new registered version, which evaluation used
+    summary = yaml.safe_load((project / "results/evaluate/depth_baseline/metrics.json").read_text())
+    assert summary["registered"]["version"] == "2"

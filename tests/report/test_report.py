@@ -1,0 +1,60 @@
+"""Report and claim aggregation: numbers land in the right cells, verdicts follow the data."""
+import numpy as np
+import pytest
+
+from components.report.claims import summarize_claims
+from components.report.render import render_report
+from components.report.thesis import passes
+
+
+def summary(task, model, trivial, name="t"):
+    return {"task": task, "model": model, "trivial": {"name": name, **trivial}, "registered": {"version": "3"}}
+
+
+@pytest.mark.parametrize("task, model, trivial, expected", [
+    ("segmentation", {"miou": 0.5}, {"miou": 0.25}, True),
+    ("segmentation", {"miou": 0.49}, {"miou": 0.25}, False),
+    ("depth", {"delta1": 0.45}, {"delta1": 0.30}, True),
+    ("depth", {"delta1": 0.44}, {"delta1": 0.30}, False),
+    ("normal", {"mean": 40.0}, {"mean": 50.0}, True),
+    ("normal", {"mean": 40.1}, {"mean": 50.0}, False),
+    ("boundary", {"ods_f": 0.70}, {"ods_f": 0.60}, True),
+    ("boundary", {"ods_f": 0.69}, {"ods_f": 0.60}, False),
+])
+def test_acceptance_checks(task, model, trivial, expected):
+    assert passes(task, model, trivial)[1] is expected
+
+
+def test_report_lists_model_trivial_and_thesis_side_by_side():
+    page = render_report({"seg_baseline": summary("segmentation", {"miou": 0.5, "pixel_acc": 0.8},
+                                                  {"miou": 0.04, "pixel_acc": 0.3}, "majority_class")})
+    row = next(line for line in page.splitlines() if line.startswith("| miou"))
+    assert [cell.strip() for cell in row.split("|")[2:5]] == ["0.500", "0.040", "0.421"]
+    assert "trivial: majority_class" in page and "PASS" in page and "real-data numbers" in page
+
+
+def run(claim, kind, seed, **metrics):
+    return {"claim": claim, "loss_kind": kind, "seed": seed, "metrics": metrics}
+
+
+def test_claims_mean_std_and_verdict():
+    runs = [run("depth_loss", kind, seed, delta1=d, abs_rel=0.3, rmse_log=0.4)
+            for kind, values in {"l1_l2": (0.50, 0.52, 0.54), "l1": (0.49, 0.50, 0.51), "l2": (0.40, 0.41, 0.42)}.items()
+            for seed, d in enumerate(values)]
+    result = summarize_claims(runs)["depth_loss"]
+    assert result["seeds"] == [0, 1, 2]
+    assert result["variants"]["l1_l2"]["delta1"]["mean"] == pytest.approx(0.52)
+    assert result["variants"]["l1_l2"]["delta1"]["std"] == pytest.approx(np.std([0.50, 0.52, 0.54]))
+    assert result["holds"] is True
+    runs[0]["metrics"]["delta1"] = 0.20          # winner's mean drops below l1's
+    assert summarize_claims(runs)["depth_loss"]["holds"] is False
+
+
+def test_claim_with_lower_is_better_rival_only_uses_listed_rivals():
+    runs = [run("normal_loss", "cos_acos", 0, mean=20, median=15, within_11_25=0.40),
+            run("normal_loss", "cos", 0, mean=22, median=16, within_11_25=0.35),
+            run("normal_loss", "acos", 0, mean=19, median=14, within_11_25=0.45)]   # not a rival of the claim
+    result = summarize_claims(runs)["normal_loss"]
+    assert result["holds"] is True and "cos 0.350" in result["verdict"]
+    page = render_report({}, {"normal_loss": result})
+    assert "0.400 ± 0.000" in page and "0.338" in page      # ours and the thesis's Table 2.6

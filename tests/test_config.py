@@ -1,0 +1,75 @@
+"""params.yaml validation: every mistake is caught at the edge with the offending key named."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.config import (BackboneConfig, ConfigError, ModelConfig, Params, flatten, from_dict,
+                               load_params, to_dict)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load(tmp_path: Path, text: str) -> Params:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return load_params(path)
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert set(params.models) == {"seg_baseline", "boundary_baseline", "depth_baseline", "normal_baseline"}
+    assert params.root == REPO
+    assert params.model("depth_baseline").loss.gamma == 2.0
+    assert params.model("normal_baseline").loss.lam == 4.0
+
+
+def test_defaults_fill_missing_sections(tmp_path):
+    params = load(tmp_path, "models: {seg_baseline: {}}\n")
+    assert params.data.source == "synth"
+    assert params.models["seg_baseline"] == ModelConfig()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("data: {heigth: 64}\n", "data: unknown key(s) heigth"),
+    ("data: {height: '64'}\n", "data.height: expected int"),
+    ("data: {height: 60}\n", "multiples of 8"),
+    ("ray: {num_workers: 0}\n", "ray.num_workers must be >= 1"),
+    ("models: {m: {backbone: {block: wide}}}\n", "models.m.backbone.block: 'wide' is not one of"),
+    ("models: {m: {backbone: {layers: [1, 1, 1]}}}\n", "models.m.backbone.layers: expected a list of 4"),
+    ("models: {m: {train: {optim: {lr: -1}}}}\n", "optim.lr must be > 0"),
+    ("models: {m: {train: {steps: true}}}\n", "models.m.train.steps: expected int, got bool"),
+    ("evaluate: {boundary_mode: slow}\n", "evaluate.boundary_mode"),
+    ("surprise: 1\n", "unknown key(s) surprise"),
+    ("data: [1, 2]\n", "data: expected a mapping"),
+])
+def test_invalid_params_name_the_key(tmp_path, text, fragment):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, text)
+    assert fragment in str(err.value)
+
+
+def test_unknown_model_section_lists_configured_models(tmp_path):
+    params = load(tmp_path, "models: {seg_baseline: {}}\n")
+    with pytest.raises(ConfigError, match="configured: seg_baseline"):
+        params.model("depth_baseline")
+
+
+def test_int_is_accepted_for_float_and_tuples_round_trip():
+    backbone = from_dict(BackboneConfig, {"layers": [3, 4, 6, 3], "block": "bottleneck"}, "b")
+    assert backbone.layers == (3, 4, 6, 3)
+    model = from_dict(ModelConfig, {"loss": {"gamma": 1}}, "m")
+    assert isinstance(model.loss.gamma, float)
+    assert from_dict(ModelConfig, yaml.safe_load(yaml.safe_dump(to_dict(model))), "m") == model
+
+
+def test_flatten_names_nested_keys():
+    flat = flatten(to_dict(ModelConfig()), "seg.")
+    assert flat["seg.train.optim.lr"] == 0.01 and flat["seg.backbone.layers"] == [2, 2, 2, 2]
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(tmp_path, "data: {height: [\n")
