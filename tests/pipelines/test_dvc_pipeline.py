@@ -36,9 +36,14 @@ def ran_stages(output: str) -> set[str]:
 def project(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("dvcproject")
     shutil.copy(REPO / "dvc.yaml", workdir)
+    (workdir / "experiments").mkdir()
+    shutil.copy(REPO / "experiments" / "dvc.yaml", workdir / "experiments")
     shutil.copytree(REPO / "components", workdir / "components", ignore=shutil.ignore_patterns("__pycache__"))
     params = copy.deepcopy(TINY_PARAMS)
     params["models"] = {name: params["models"][name] for name in MODELS}
+    params["experiments"] = {"seeds": [0], "variants": {
+        "depth_l1_l2": {"claim": "depth_loss", "model": "depth_baseline", "loss_kind": "l1_l2"},
+        "depth_l1": {"claim": "depth_loss", "model": "depth_baseline", "loss_kind": "l1"}}}
     write_params(workdir, params)
     dvc(workdir, "init", "--no-scm", "-q")
     return workdir
@@ -64,3 +69,15 @@ def test_repro_then_noop_then_one_model(project):
     assert pointer["version"] == "2"                  # a new registered version, which evaluation used
     summary = yaml.safe_load((project / "results/evaluate/depth_baseline/metrics.json").read_text())
     assert summary["registered"]["version"] == "2"
+
+
+def test_claims_experiments_pipeline(project):
+    output = dvc(project, "repro", "experiments/dvc.yaml")
+    assert {"experiments/dvc.yaml:ablate@depth_l1_l2-0", "experiments/dvc.yaml:ablate@depth_l1-0",
+            "experiments/dvc.yaml:claims", "experiments/dvc.yaml:report"} <= ran_stages(output)
+    claims = yaml.safe_load((project / "results" / "claims.json").read_text())
+    depth = claims["depth_loss"]
+    assert depth["seeds"] == [0] and set(depth["variants"]) == {"l1_l2", "l1"}
+    assert isinstance(depth["holds"], bool) and depth["verdict"].startswith("delta1: l1_l2")
+    page = (project / "results" / "report_with_claims.md").read_text()
+    assert "Thesis claims 1–3" in page and "| l1 |" in page
