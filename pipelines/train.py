@@ -16,7 +16,7 @@ log = logging.getLogger("pixelpred.train")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model name (a section under `models` in params.yaml)")
     parser.add_argument("--shards", type=Path, required=True, help="prepared shards directory")
-    parser.add_argument("--out", type=Path, required=True, help="writes model.json (registry pointer) and metrics.json")
+    parser.add_argument("--out", type=Path, required=True, help="writes model.json (registry pointer), metrics.json and history.csv")
     parser.add_argument("--inject-failure-at-step", type=int, default=0,
                         help="testing aid: rank 0 dies once at this step, Ray restarts from the last checkpoint")
 
@@ -28,4 +28,5 @@ def main(args: argparse.Namespace) -> None:
         outcome.pointer.write(staging / "model.json")
         metrics = {**outcome.metrics, **{f"time/{k}": round(v, 2) for k, v in outcome.timings.items()}}
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        (staging / "history.csv").write_text("step,loss\n" + "".join(f"{r['step']},{r['loss']:.6g}\n" for r in outcome.history))
     log.info("%s: %s", args.model, ", ".join(f"{k}={v:.3g}" for k, v in sorted(metrics.items())))

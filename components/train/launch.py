@@ -43,6 +43,7 @@ class TrainOutcome:
     pointer: ModelPointer
     timings: dict[str, float]          # seconds: ray start-up, fit, registration
     metrics: dict[str, float]          # last metrics reported by rank 0
+    history: list[dict[str, float]]    # training curve: rows of {step, loss} as logged by rank 0
 
 
 def ray_temp_dir(root: Path) -> str:
@@ -117,7 +118,10 @@ def train_and_register(name: str, params: Params, shards_dir: Path, register_as:
                                      **to_dict(model_cfg)})
     timings["register_s"] = time.perf_counter() - tic
     log.info("registered %s version %s (run %s)", pointer.name, pointer.version, pointer.run_id)
-    return TrainOutcome(pointer=pointer, timings=timings, metrics={k: float(v) for k, v in result.metrics.items()})
+    curve = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")
+    history = [{"step": m.step, "loss": m.value} for m in sorted(curve, key=lambda m: m.step)]
+    return TrainOutcome(pointer=pointer, timings=timings, metrics={k: float(v) for k, v in result.metrics.items()},
+                        history=history)
 
 
 def fit(job: TrainJob, config: RayConfig, root: Path):

@@ -62,3 +62,30 @@ def test_mlflow_store_is_sqlite_at_an_absolute_path_in_the_checkout(tmp_path):
     experiment_id = connect(params.tracking, params.root)
     location = mlflow.get_experiment(experiment_id).artifact_location
     assert location == (tmp_path / "mlflow" / "artifacts").resolve().as_uri()
+
+
+def test_stage_attaches_to_an_existing_ray_head(tmp_path, tiny_dataset):
+    """RAY_ADDRESS names a running head: the stage trains there instead of starting its own Ray."""
+    import os
+    import subprocess
+    import sys
+
+    import ray
+
+    from tests.conftest import write_params
+
+    context = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    try:
+        params = copy.deepcopy(TINY_PARAMS)
+        params["ray"].update(num_workers=1, cpus_per_worker=1)
+        path = write_params(tmp_path, params)
+        env = dict(os.environ, RAY_ADDRESS=context.address_info["address"])
+        result = subprocess.run([sys.executable, "-m", "pipelines.cli", "--params", str(path), "train", "seg_baseline",
+                                 "--shards", str(tiny_dataset), "--out", "out"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Connecting to existing Ray cluster" in result.stderr
+        assert "Started a local Ray instance" not in result.stderr
+        assert (tmp_path / "out" / "model.json").is_file()
+    finally:
+        ray.shutdown()
