@@ -21,15 +21,23 @@ os.environ.update({
 os.environ.pop("MLFLOW_TRACKING_URI", None)   # each test picks its own store
 os.environ.pop("RAY_ADDRESS", None)
 
+# Every key dvc.yaml tracks must be present (DVC does not know the dataclass defaults).
 TINY_PARAMS = {
-    "data": {"height": 48, "width": 64, "splits": {"train": 24, "val": 8, "test": 8},
-             "samples_per_shard": 8, "processes": 2},
+    "data": {"source": "synth", "seed": 0, "height": 48, "width": 64, "splits": {"train": 24, "val": 8, "test": 8},
+             "num_annotators": 3, "samples_per_shard": 8, "processes": 2},
     "ray": {"num_workers": 1, "cpus_per_worker": 2, "max_failures": 1},
+    "tracking": {"experiment": "pixelpred"},
     "evaluate": {"boundary_thresholds": 9, "panels": 2, "batch_size": 8},
     "models": {name: {"backbone": {"layers": [1, 1, 1, 1], "width": 8},
                       "train": {"steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 2}}
                for name in ("seg_baseline", "boundary_baseline", "depth_baseline", "normal_baseline")},
 }
+
+
+@pytest.fixture(autouse=True)
+def isolated_tracking(monkeypatch):
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; no test may inherit another's store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

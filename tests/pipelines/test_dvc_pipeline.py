@@ -38,7 +38,8 @@ def project(tmp_path_factory) -> Path:
     shutil.copy(REPO / "dvc.yaml", workdir)
     (workdir / "experiments").mkdir()
     shutil.copy(REPO / "experiments" / "dvc.yaml", workdir / "experiments")
-    shutil.copytree(REPO / "components", workdir / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("components", "pipelines"):
+        shutil.copytree(REPO / package, workdir / package, ignore=shutil.ignore_patterns("__pycache__"))
     params = copy.deepcopy(TINY_PARAMS)
     params["models"] = {name: params["models"][name] for name in MODELS}
     params["experiments"] = {"seeds": [0], "variants": {

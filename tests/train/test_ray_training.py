@@ -45,7 +45,7 @@ def test_two_workers_survive_a_killed_worker_and_register(tmp_path, tiny_dataset
 
     # The registry holds this exact version under the alias; loading it works at another batch size.
     pointer = outcome.pointer
-    assert client.get_model_version_by_alias("depth_baseline", "champion").version == pointer.version
+    assert str(client.get_model_version_by_alias("depth_baseline", "champion").version) == pointer.version
     pointer.write(tmp_path / "model.json")
     model = load_model(ModelPointer.read(tmp_path / "model.json"))
     with torch.no_grad():
