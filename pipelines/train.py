@@ -8,6 +8,7 @@ from pathlib import Path
 
 from components.config import load_params
 from components.storage.local import atomic_directory
+from components.train.checkpoint import save_checkpoint
 from components.train.launch import train_and_register
 
 log = logging.getLogger("pixelpred.train")
@@ -16,7 +17,8 @@ log = logging.getLogger("pixelpred.train")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model name (a section under `models` in params.yaml)")
     parser.add_argument("--shards", type=Path, required=True, help="prepared shards directory")
-    parser.add_argument("--out", type=Path, required=True, help="writes model.json (registry pointer), metrics.json and history.csv")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="writes model.json (registry pointer), checkpoint.pt, metrics.json and history.csv")
     parser.add_argument("--inject-failure-at-step", type=int, default=0,
                         help="testing aid: rank 0 dies once at this step, Ray restarts from the last checkpoint")
 
@@ -26,6 +28,7 @@ def main(args: argparse.Namespace) -> None:
     outcome = train_and_register(args.model, params, args.shards, inject_failure_at_step=args.inject_failure_at_step)
     with atomic_directory(args.out) as staging:
         outcome.pointer.write(staging / "model.json")
+        save_checkpoint(staging / "checkpoint.pt", outcome.model, outcome.model_config)
         metrics = {**outcome.metrics, **{f"time/{k}": round(v, 2) for k, v in outcome.timings.items()}}
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         (staging / "history.csv").write_text("step,loss\n" + "".join(f"{r['step']},{r['loss']:.6g}\n" for r in outcome.history))

@@ -21,6 +21,7 @@ import ray
 import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
+from torch import nn
 
 from components.config import Params, RayConfig, flatten, to_dict
 from components.data.dataset import DatasetInfo
@@ -41,6 +42,8 @@ _MAX_RAY_TMP_LEN = 40
 @dataclass(frozen=True)
 class TrainOutcome:
     pointer: ModelPointer
+    model: nn.Module                   # the final weights, as registered
+    model_config: dict                 # what rebuilds it: model name, task, builder kwargs, resolved ModelConfig
     timings: dict[str, float]          # seconds: ray start-up, fit, registration
     metrics: dict[str, float]          # last metrics reported by rank 0
     history: list[dict[str, float]]    # training curve: rows of {step, loss} as logged by rank 0
@@ -109,19 +112,20 @@ def train_and_register(name: str, params: Params, shards_dir: Path, register_as:
         timings["fit_s"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    model = create_model(name, model_cfg.backbone, **task.model_kwargs(info))
+    model_kwargs = task.model_kwargs(info)
+    model = create_model(name, model_cfg.backbone, **model_kwargs)
     with result.checkpoint.as_directory() as directory:
         state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
-    pointer = register_model(model, name, register_as or name, run.info.run_id, params.tracking.alias,
-                             config={"model": name, "task": task.name, "class_names": list(info.class_names),
-                                     **to_dict(model_cfg)})
+    model_config = {"model": name, "task": task.name, "class_names": list(info.class_names),
+                    "model_kwargs": model_kwargs, **to_dict(model_cfg)}
+    pointer = register_model(model, name, register_as or name, run.info.run_id, params.tracking.alias, model_config)
     timings["register_s"] = time.perf_counter() - tic
     log.info("registered %s version %s (run %s)", pointer.name, pointer.version, pointer.run_id)
     curve = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")
     history = [{"step": m.step, "loss": m.value} for m in sorted(curve, key=lambda m: m.step)]
-    return TrainOutcome(pointer=pointer, timings=timings, metrics={k: float(v) for k, v in result.metrics.items()},
-                        history=history)
+    return TrainOutcome(pointer=pointer, model=model, model_config=model_config, timings=timings,
+                        metrics={k: float(v) for k, v in result.metrics.items()}, history=history)
 
 
 def fit(job: TrainJob, config: RayConfig, root: Path):

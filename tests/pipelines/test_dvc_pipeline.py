@@ -3,6 +3,7 @@ and a change to one model's params re-runs only that model's stages (and the rep
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -70,6 +71,17 @@ def test_repro_then_noop_then_one_model(project):
     assert pointer["version"] == "2"                  # a new registered version, which evaluation used
     summary = yaml.safe_load((project / "results/evaluate/depth_baseline/metrics.json").read_text())
     assert summary["registered"]["version"] == "2"
+
+
+def test_a_clone_without_weights_or_registry_retrains(project, tmp_path):
+    """A fresh clone of a repo with a committed dvc.lock: pointers and metrics in git, the shards
+    re-rendered byte for byte, but no DVC cache and no MLflow store. The pointers name registry
+    versions that store lacks, so training must be stale (the cached checkpoint is what says so)."""
+    clone = tmp_path / "clone"
+    shutil.copytree(project, clone, ignore=shutil.ignore_patterns("cache", "mlflow", "checkpoint.pt", "plots"))
+    status = json.loads(dvc(clone, "status", "--json"))
+    for model in MODELS:
+        assert "checkpoint.pt" in json.dumps(status.get(f"train@{model}")), status
 
 
 def test_claims_experiments_pipeline(project):

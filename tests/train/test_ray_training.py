@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from components.config import from_dict, Params
 from components.track.registry import ModelPointer, load_model
+from components.train.checkpoint import load_checkpoint, save_checkpoint
 from components.train.launch import train_and_register
 from tests.conftest import TINY_PARAMS
 
@@ -52,6 +53,13 @@ def test_two_workers_survive_a_killed_worker_and_register(tmp_path, tiny_dataset
         for batch in (1, 3):
             out = model(torch.randn(batch, 3, 40, 56))
             assert out["log_depth"].shape == (batch, 1, 40, 56)
+
+    # The DVC-cached checkpoint rebuilds the same network without MLflow.
+    save_checkpoint(tmp_path / "checkpoint.pt", outcome.model, outcome.model_config)
+    rebuilt = load_checkpoint(tmp_path / "checkpoint.pt")
+    image = torch.randn(2, 3, 48, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(image)["log_depth"], model(image)["log_depth"])
 
 
 def test_mlflow_store_is_sqlite_at_an_absolute_path_in_the_checkout(tmp_path):
