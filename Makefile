@@ -11,7 +11,6 @@ export RAY_USAGE_STATS_ENABLED := 0
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow/mlflow.db
-export PIXELPRED_ARTIFACT_ROOT ?= $(CURDIR)/mlflow/artifacts
 
 .PHONY: env repro test experiments report ui clean
 
