@@ -70,7 +70,9 @@ def ray_session(config: RayConfig, root: Path) -> Iterator[None]:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(include_dashboard=False, _temp_dir=ray_temp_dir(root), log_to_driver=True)
+        # The dashboard serves the state API that Ray Train's placement-group cleaner polls (without it,
+        # a warning a second); loopback only, as nothing outside this machine should drive it.
+        ray.init(dashboard_host="127.0.0.1", _temp_dir=ray_temp_dir(root), log_to_driver=True)
     try:
         yield
     finally:

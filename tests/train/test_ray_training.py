@@ -82,7 +82,7 @@ def test_stage_attaches_to_an_existing_ray_head(tmp_path, tiny_dataset):
 
     from tests.conftest import write_params
 
-    context = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    context = ray.init(num_cpus=2, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1")
     try:
         params = copy.deepcopy(TINY_PARAMS)
         params["ray"].update(num_workers=1, cpus_per_worker=1)
