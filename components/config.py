@@ -144,22 +144,21 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
-class AblationVariant:
-    claim: str                       # a claim in components/report/thesis.py CLAIMS
-    model: str                       # the models.<name> section it starts from
-    loss_kind: str                   # the LossConfig.kind this variant trains with
+class ClaimExperiment:
+    model: str                       # the models.<name> section every run starts from
+    losses: tuple[str, ...] = ()     # LossConfig.kind values compared (each retrains the model)
 
 
 @dataclass(frozen=True)
 class ExperimentsConfig:
-    """Thesis-claim experiments (experiments/dvc.yaml): each variant trained once per seed."""
+    """Thesis-claim experiments (experiments/dvc.yaml): per claim, each loss trained once per seed."""
     seeds: tuple[int, ...] = (0, 1, 2)
-    variants: dict[str, AblationVariant] = field(default_factory=dict)
+    claims: dict[str, ClaimExperiment] = field(default_factory=dict)   # keyed like report.thesis.CLAIMS
 
-    def variant(self, name: str) -> AblationVariant:
-        if name not in self.variants:
-            raise ConfigError(f"unknown experiment variant '{name}' (configured: {', '.join(sorted(self.variants)) or 'none'})")
-        return self.variants[name]
+    def claim(self, name: str) -> ClaimExperiment:
+        if name not in self.claims:
+            raise ConfigError(f"no experiment for claim '{name}' under experiments.claims (configured: {', '.join(sorted(self.claims)) or 'none'})")
+        return self.claims[name]
 
 
 @dataclass(frozen=True)

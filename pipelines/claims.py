@@ -1,4 +1,4 @@
-"""claims: mean ± std over seeds for each thesis-claim variant, and whether each claim holds."""
+"""claims: mean ± std over seeds for each loss of each thesis claim, and whether each claim holds."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,7 @@ log = logging.getLogger("pixelpred.claims")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", type=Path, required=True, help="directory of <variant>-s<seed>/metrics.json")
+    parser.add_argument("--runs", type=Path, required=True, help="directory of <claim>-<loss>-s<seed>/metrics.json")
     parser.add_argument("--out", type=Path, required=True, help="claims.json to write")
 
 

@@ -1,4 +1,4 @@
-"""Aggregate the claim experiments: mean ± std over seeds per variant, and whether each claim holds."""
+"""Aggregate the claim experiments: mean ± std over seeds per loss, and whether each claim holds."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from components.report.thesis import CLAIMS
 
 
 def read_runs(runs_dir: Path) -> list[dict]:
-    """results/claims/<variant>-s<seed>/metrics.json -> list of run summaries."""
+    """results/claims/<claim>-<loss>-s<seed>/metrics.json -> list of run summaries."""
     runs = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*/metrics.json"))]
     if not runs:
         raise PixelpredError(f"no experiment runs under {runs_dir} (run the ablate stages first)")

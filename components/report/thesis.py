@@ -29,7 +29,7 @@ class Claim:
     thesis: dict[str, dict[str, float]]          # loss kind -> metric -> thesis value (real data)
 
 
-# Claims 1-3 (SPEC §8), keyed by the `claim` of experiments.variants in params.yaml.
+# Claims 1-3 (SPEC §8), keyed like experiments.claims in params.yaml.
 CLAIMS: dict[str, Claim] = {
     "depth_loss": Claim(
         "log-L1+L2 (gamma=2) >= L1-only and L2-only on delta<1.25 (Table 2.5)", "delta1", True,

@@ -149,6 +149,11 @@ def fit(job: TrainJob, config: RayConfig, root: Path):
     except Exception as err:  # Ray wraps worker errors; surface one line, keep the run marked failed
         mlflow.MlflowClient().set_terminated(job.run_id, status="FAILED")
         raise PixelpredError(f"training {job.model_name} failed: {str(err).splitlines()[0]}") from err
+    diverged_at = (result.return_value or {}).get("diverged_at_step", 0)
+    if diverged_at:
+        mlflow.MlflowClient().set_terminated(job.run_id, status="FAILED")
+        raise PixelpredError(f"training {job.model_name} diverged at step {diverged_at}: the loss is not finite "
+                             "(lower optim.lr or set train.grad_clip)")
     if result.checkpoint is None:
         raise PixelpredError(f"training {job.model_name} finished without a checkpoint")
     return result

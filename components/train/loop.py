@@ -65,20 +65,28 @@ def learning_rate(config: OptimConfig, step: int, total: int) -> float:
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, task: Task, batch: dict[str, torch.Tensor],
-               loss: LossConfig, lr: float, grad_clip: float = 0.0) -> dict[str, float]:
-    """One optimisation step at learning rate `lr` -> the loss parts for logging."""
+               loss: LossConfig, lr: float, grad_clip: float = 0.0) -> dict[str, float] | None:
+    """One optimisation step at learning rate `lr` -> the loss parts for logging, or None (and no
+    update) when the loss is not finite on any rank."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     value, parts = task.loss(model(batch["image"]), batch, loss)
-    if not torch.isfinite(value):
-        # Registering a diverged model would only fail later and more quietly.
-        raise FloatingPointError(f"loss is {value.item()}: training diverged (lower optim.lr or set train.grad_clip)")
+    if not finite_on_all_ranks(value):
+        return None
     optimizer.zero_grad(set_to_none=True)
     value.backward()
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     return parts
+
+
+def finite_on_all_ranks(value: torch.Tensor) -> bool:
+    """Whether `value` is finite on every rank, so that all ranks stop at the same step."""
+    finite = torch.isfinite(value.detach()).float()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+    return bool(finite.item())
 
 
 def batches(job: TrainJob, seed: int):
@@ -94,7 +102,7 @@ def batches(job: TrainJob, seed: int):
         yield collate(samples, fields)
 
 
-def train_loop_per_worker(config: dict) -> None:
+def train_loop_per_worker(config: dict) -> dict[str, int]:
     job: TrainJob = config["job"]
     train, task = job.model.train, get_task(job.task)
     context = ray.train.get_context()
@@ -125,11 +133,18 @@ def train_loop_per_worker(config: dict) -> None:
         mlflow.set_tag("resumed_from_step", str(step))
 
     window: list[float] = []
+    diverged_at = 0
     tic = time.perf_counter()
     while step < train.steps:
         lr = learning_rate(train.optim, step, train.steps)
         batch = {k: v.to(device) for k, v in next(stream).items()}
         parts = train_step(model, optimizer, task, batch, job.model.loss, lr, train.grad_clip)
+        if parts is None:
+            # Divergence is deterministic: Ray's retry from the last checkpoint would only diverge
+            # again, so every rank stops here (same step, reports stay matched) and the driver fails the run.
+            log.error("loss is not finite at step %d: training diverged", step + 1)
+            diverged_at = step + 1
+            break
         step += 1
         window.append(parts["loss"])
 
@@ -148,6 +163,7 @@ def train_loop_per_worker(config: dict) -> None:
             report(model, optimizer, step, metrics, attach=is_logger)
     if is_logger:
         mlflow.end_run()
+    return {"diverged_at_step": diverged_at}      # rank 0's return value reaches the driver
 
 
 def validate(job: TrainJob, model: torch.nn.Module, task: Task, samples: list[dict], step: int) -> dict[str, float]:

@@ -43,9 +43,10 @@ def project(tmp_path_factory) -> Path:
         shutil.copytree(REPO / package, workdir / package, ignore=shutil.ignore_patterns("__pycache__"))
     params = copy.deepcopy(TINY_PARAMS)
     params["models"] = {name: params["models"][name] for name in MODELS}
-    params["experiments"] = {"seeds": [0], "variants": {
-        "depth_l1_l2": {"claim": "depth_loss", "model": "depth_baseline", "loss_kind": "l1_l2"},
-        "depth_l1": {"claim": "depth_loss", "model": "depth_baseline", "loss_kind": "l1"}}}
+    params["experiments"] = {"seeds": [0], "claims": {
+        "depth_loss": {"model": "depth_baseline", "losses": ["l1_l2", "l1"]},
+        "normal_loss": {"model": "normal_baseline", "losses": []},        # an empty matrix: no stages
+        "boundary_loss": {"model": "boundary_baseline", "losses": []}}}
     write_params(workdir, params)
     dvc(workdir, "init", "--no-scm", "-q")
     return workdir
@@ -86,7 +87,7 @@ def test_a_clone_without_weights_or_registry_retrains(project, tmp_path):
 
 def test_claims_experiments_pipeline(project):
     output = dvc(project, "repro", "experiments/dvc.yaml")
-    assert {"experiments/dvc.yaml:ablate@depth_l1_l2-0", "experiments/dvc.yaml:ablate@depth_l1-0",
+    assert {"experiments/dvc.yaml:ablate_depth_loss@l1_l2-0", "experiments/dvc.yaml:ablate_depth_loss@l1-0",
             "experiments/dvc.yaml:claims", "experiments/dvc.yaml:report"} <= ran_stages(output)
     claims = yaml.safe_load((project / "results" / "claims.json").read_text())
     depth = claims["depth_loss"]
@@ -94,3 +95,14 @@ def test_claims_experiments_pipeline(project):
     assert isinstance(depth["holds"], bool) and depth["verdict"].startswith("delta1: l1_l2")
     page = (project / "results" / "report_with_claims.md").read_text()
     assert "Thesis claims 1–3" in page and "| l1 |" in page
+    run = json.loads((project / "results/claims/depth_loss-l1-s0/metrics.json").read_text())
+    assert run["registered"]["name"] == "claims-depth_loss-l1" and run["loss_kind"] == "l1"
+
+    # Each claim's runs depend on their own model's params only.
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["models"]["seg_baseline"]["train"]["steps"] = 5
+    write_params(project, params)
+    assert "ablate_depth_loss" not in dvc(project, "status", "experiments/dvc.yaml")
+    params["models"]["depth_baseline"]["train"]["steps"] = 7
+    write_params(project, params)
+    assert "ablate_depth_loss@l1-0" in dvc(project, "status", "experiments/dvc.yaml")

@@ -11,6 +11,7 @@ import torch
 from mlflow import MlflowClient
 
 from components.config import from_dict, Params
+from components.errors import PixelpredError
 from components.track.registry import ModelPointer, load_model
 from components.train.checkpoint import load_checkpoint, save_checkpoint
 from components.train.launch import train_and_register
@@ -60,6 +61,26 @@ def test_two_workers_survive_a_killed_worker_and_register(tmp_path, tiny_dataset
     image = torch.randn(2, 3, 48, 64)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(image)["log_depth"], model(image)["log_depth"])
+
+
+def test_a_diverging_run_fails_at_once_without_retries(tmp_path, tiny_dataset):
+    """A non-finite loss is deterministic: the run ends at that step on the first attempt although
+    max_failures allows two retries, is marked FAILED, and nothing is registered."""
+    params = make_params(tmp_path, max_failures=2)
+    base = params.model("depth_baseline")
+    huge_lr = dataclasses.replace(base.train.optim, lr=1e12, schedule="constant")
+    diverging = dataclasses.replace(base, train=dataclasses.replace(base.train, optim=huge_lr, grad_clip=0.0))
+    params = dataclasses.replace(params, models={"depth_baseline": diverging})
+    with pytest.raises(PixelpredError, match="diverged at step"):
+        train_and_register("depth_baseline", params, tiny_dataset)
+
+    client = MlflowClient()
+    (run,) = client.search_runs([client.get_experiment_by_name("pixelpred").experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["resumed_from_step"] == "0"          # a retry would resume from a checkpoint
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    assert len(steps) == len(set(steps)) and max(steps) < 8   # logged once each, stopped early
+    assert not client.search_registered_models()
 
 
 def test_mlflow_store_is_sqlite_at_an_absolute_path_in_the_checkout(tmp_path):
