@@ -41,7 +41,7 @@ class RestorationEvaluation(Evaluation):
         for pred, sample in zip(predictions, samples):
             params = degradation_params(sample)
             scores = restoration_scores(pred, sample["gt"], self.channels, crop=params.get("scale", 0))
-            self.rows.append({"image": sample["meta"]["photo"], "quality": params.get("quality", 0), **scores})
+            self.rows.append({"image": sample.get("__key__", ""), "quality": params.get("quality", 0), **scores})
 
     def compute(self) -> dict[str, float]:
         metrics = mean_scores([{"psnr": r["psnr"], "ssim": r["ssim"]} for r in self.rows])
@@ -89,7 +89,8 @@ class RestorationTask(Task):
             clean = hflip(clean)
         gt = crop_to_multiple(clean["gt"], model.degradation.sr_scale) if self.name == "sr" else clean["gt"]
         lq, params = degrade(self.name, gt, rng, model.degradation)
-        return {"lq": lq, "gt": gt, "meta": {**sample.get("meta", {}), "degradation": params}}
+        return {"__key__": sample.get("__key__", ""), "lq": lq, "gt": gt,
+                "meta": {**sample.get("meta", {}), "degradation": params}}
 
     def loss(self, outputs: Outputs, batch: Batch, loss: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
         self.check_loss(loss)
