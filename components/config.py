@@ -97,19 +97,55 @@ class TrainConfig:
     seed: int = 0
     hflip: bool = True               # random horizontal flip (normals' x flips with it)
     grad_clip: float = 0.0           # max global gradient norm (0: no clipping)
+    patch: int = 0                   # random square training crops of this size (0: whole images)
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1 and self.batch_size >= 1, "train.steps and train.batch_size must be >= 1")
         _check(self.grad_clip >= 0, "train.grad_clip must be >= 0")
+        _check(self.patch >= 0, "train.patch must be >= 0")
         _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
         _check(self.panel_every >= 0, "panel_every must be >= 0")
 
 
 @dataclass(frozen=True)
+class DegradationConfig:
+    """Synthetic degradations of §6.4 (components.data.degradations), shared by training and eval sets."""
+    blur_kernel_size: int = 30                        # kernels are size x size (thesis: 30 x 30)
+    blur_length: tuple[float, float] = (1.0, 30.0)    # motion length range in px, drawn uniformly
+    blur_angle: tuple[float, float] = (0.0, 180.0)    # motion angle range in degrees, drawn uniformly
+    blur_grid: int = 2               # grid x grid independent kernels blended smoothly; 1: uniform blur
+    jpeg_qualities: tuple[int, ...] = (10, 20, 40)    # quality factors 'mixed' draws from
+    jpeg_quality: int | Literal["mixed"] = "mixed"    # one fixed quality factor, or 'mixed'
+    sr_scale: int = 4                # bicubic down by this factor, then back up
+
+    def __post_init__(self) -> None:
+        lo, hi = self.blur_length
+        _check(self.blur_kernel_size >= 1, "degradation.blur_kernel_size must be >= 1")
+        _check(1 <= lo <= hi <= self.blur_kernel_size,
+               f"degradation.blur_length must satisfy 1 <= min <= max <= blur_kernel_size ({self.blur_kernel_size}), "
+               f"got {list(self.blur_length)}")
+        _check(0 <= self.blur_angle[0] <= self.blur_angle[1] <= 180,
+               f"degradation.blur_angle must satisfy 0 <= min <= max <= 180, got {list(self.blur_angle)}")
+        _check(self.blur_grid >= 1, "degradation.blur_grid must be >= 1")
+        _check(len(self.jpeg_qualities) >= 1 and all(1 <= q <= 100 for q in self.jpeg_qualities),
+               f"degradation.jpeg_qualities must be a non-empty list of integers in [1, 100], "
+               f"got {list(self.jpeg_qualities)}")
+        fixed = type(self.jpeg_quality) is int and 1 <= self.jpeg_quality <= 100   # bool is an int subclass
+        _check(self.jpeg_quality == "mixed" or fixed,
+               f"degradation.jpeg_quality must be 'mixed' or an integer in [1, 100], got {self.jpeg_quality!r}")
+        _check(self.sr_scale >= 2, "degradation.sr_scale must be >= 2")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
+    data: str = "shards"             # its dataset: the prepared shards under data/<data> (dvc.yaml reads it)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    degradation: DegradationConfig = field(default_factory=DegradationConfig)   # restoration: training inputs
+
+    def __post_init__(self) -> None:
+        _check(self.data.isidentifier(), f"data must be a directory name under data/, got {self.data!r}")
 
 
 @dataclass(frozen=True)
@@ -144,6 +180,27 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class DegradeConfig:
+    """The restoration dataset (`degrade` stage, SPEC §4.2/§4.4): skimage.data photographs plus synth
+    renders, clean for training (degraded on the fly) and fixed degraded test sets per task."""
+    train_photos: tuple[str, ...] = ()   # names in components.data.photos.PHOTOS
+    test_photos: tuple[str, ...] = ()    # held out: the fixed test set
+    synth_train: int = 64            # synth train renders (their rgb) added to the training images
+    synth_val: int = 16              # synth val renders: the validation images
+    tile: int = 128                  # training images are cut into tile x tile pieces (crops come from these)
+    test_size: int = 192             # test photos are centre-cropped to test_size x test_size
+    seed: int = 0                    # seeds the fixed test degradations
+    degradation: DegradationConfig = field(default_factory=DegradationConfig)   # jpeg: one set per quality
+    samples_per_shard: int = 64
+
+    def __post_init__(self) -> None:
+        _check(not set(self.train_photos) & set(self.test_photos), "degrade: a photo cannot be in train and test")
+        _check(self.tile >= 16 and self.test_size >= 16, "degrade.tile and degrade.test_size must be >= 16")
+        _check(self.test_size % self.degradation.sr_scale == 0, "degrade.test_size must be a multiple of sr_scale")
+        _check(self.synth_train >= 0 and self.synth_val >= 1, "degrade.synth_train must be >= 0 and synth_val >= 1")
+
+
+@dataclass(frozen=True)
 class ClaimExperiment:
     model: str                       # the models.<name> section every run starts from
     losses: tuple[str, ...] = ()     # LossConfig.kind values compared (each retrains the model)
@@ -167,6 +224,7 @@ class Params:
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)
     models: dict[str, ModelConfig] = field(default_factory=dict)
     experiments: ExperimentsConfig = field(default_factory=ExperimentsConfig)
     root: Path = Path(".")           # directory of params.yaml; not a params key
@@ -270,3 +328,4 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
     return value
+

@@ -14,7 +14,7 @@ import sys
 
 from components.errors import PixelpredError
 
-STAGES = ("download", "prepare", "train", "evaluate", "report", "ablate", "claims")
+STAGES = ("download", "prepare", "degrade", "train", "evaluate", "report", "ablate", "claims", "restore")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,8 @@ def main(args: argparse.Namespace) -> None:
         (staging / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         (staging / "plots").mkdir()
         Image.fromarray(outcome.panel).save(staging / "plots" / "panel.png")
+        for name, image in outcome.views.items():
+            Image.fromarray(image).save(staging / "plots" / f"{name}.png")
         for name, rows in outcome.plots.items():
             with open(staging / "plots" / f"{name}.csv", "w", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -28,9 +28,18 @@ TINY_PARAMS = {
     "ray": {"num_workers": 1, "cpus_per_worker": 2, "max_failures": 1},
     "tracking": {"experiment": "pixelpred"},
     "evaluate": {"boundary_thresholds": 9, "panels": 2, "batch_size": 8},
-    "models": {name: {"backbone": {"layers": [1, 1, 1, 1], "width": 8},
-                      "train": {"steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 2}}
-               for name in ("seg_baseline", "boundary_baseline", "depth_baseline", "normal_baseline")},
+    "degrade": {"train_photos": ["brick", "color"], "test_photos": ["camera", "chelsea"], "synth_train": 8,
+                "synth_val": 4, "tile": 64, "test_size": 64, "seed": 0, "samples_per_shard": 16,
+                "degradation": {"blur_grid": 2, "jpeg_qualities": [10, 40], "sr_scale": 4}},
+    "models": {
+        **{name: {"data": "shards", "backbone": {"layers": [1, 1, 1, 1], "width": 8},
+                  "train": {"steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 2}}
+           for name in ("seg_baseline", "boundary_baseline", "depth_baseline", "normal_baseline")},
+        **{name: {"data": "restoration", "backbone": {"layers": [1, 1, 1, 1], "width": 8, "output_stride": 32},
+                  "train": {"steps": 4, "batch_size": 4, "patch": 32, "checkpoint_every": 2, "log_every": 2,
+                            "optim": {"name": "adam", "lr": 0.0005, "schedule": "constant"}}}
+           for name in ("pff_deblur", "pff_jpeg", "pff_sr", "cnn_deblur", "cnn_jpeg", "cnn_sr")},
+    },
 }
 
 
@@ -65,3 +74,14 @@ def tiny_dataset(tmp_path_factory) -> Path:
     assert main(["--params", str(params), "download", "--out", str(root / "raw")]) == 0
     assert main(["--params", str(params), "prepare", "--raw", str(root / "raw"), "--out", str(root / "shards")]) == 0
     return root / "shards"
+
+
+@pytest.fixture(scope="session")
+def tiny_restoration(tiny_dataset) -> Path:
+    """The `degrade` stage's restoration dataset built on the tiny synth shards; returns its directory."""
+    from pipelines.cli import main
+
+    root = tiny_dataset.parent
+    params = root / "params.yaml"
+    assert main(["--params", str(params), "degrade", "--synth", str(tiny_dataset), "--out", str(root / "restoration")]) == 0
+    return root / "restoration"

@@ -18,7 +18,10 @@ def load(tmp_path: Path, text: str) -> Params:
 
 def test_repository_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert set(params.models) == {"seg_baseline", "boundary_baseline", "depth_baseline", "normal_baseline"}
+    from components.models import list_models
+    assert set(params.models) == set(list_models())          # every registered model is trained
+    assert {m.data for m in params.models.values()} == {"shards", "restoration"}
+    assert params.model("pff_jpeg").degradation.jpeg_quality == "mixed"
     assert params.root == REPO
     assert params.model("depth_baseline").loss.gamma == 2.0
     assert params.model("normal_baseline").loss.lam == 4.0
@@ -38,6 +41,10 @@ def test_defaults_fill_missing_sections(tmp_path):
     ("models: {m: {backbone: {block: wide}}}\n", "models.m.backbone.block: 'wide' is not one of"),
     ("models: {m: {backbone: {layers: [1, 1, 1]}}}\n", "models.m.backbone.layers: expected a list of 4"),
     ("models: {m: {train: {optim: {lr: -1}}}}\n", "optim.lr must be > 0"),
+    ("models: {m: {data: ../x}}\n", "data must be a directory name"),
+    ("models: {m: {degradation: {jpeg_quality: 0}}}\n", "jpeg_quality must be 'mixed' or an integer"),
+    ("degrade: {train_photos: [brick], test_photos: [brick]}\n", "cannot be in train and test"),
+    ("degrade: {test_size: 190}\n", "multiple of sr_scale"),
     ("models: {m: {train: {steps: true}}}\n", "models.m.train.steps: expected int, got bool"),
     ("evaluate: {boundary_mode: slow}\n", "evaluate.boundary_mode"),
     ("surprise: 1\n", "unknown key(s) surprise"),

@@ -117,6 +117,8 @@ FIELDS: dict[str, FieldCodec] = {
     "seg": png_field("seg.png", "L"),  # class id, 255 = ignore
     "inst": png_field("inst.png", "I;16"),  # instance id, 0 = none
     "edge": npy_field("edge.npy", np.uint8, "KHW"),  # one boundary map per annotator
+    "gt": png_field("gt.png", "RGB"),  # restoration target, uint8 HxWx3
+    "lq": png_field("lq.png", "RGB"),  # its stored degraded input (fixed evaluation sets), uint8 HxWx3
     "meta": FieldCodec("json", "", _encode_json, _decode_json),
 }
 _FIELD_BY_SUFFIX = {codec.suffix: name for name, codec in FIELDS.items()}

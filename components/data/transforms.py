@@ -6,6 +6,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from components.data.schema import spatial_size
+
 # ImageNet statistics: keeps inputs in the range pretrained ResNet weights expect.
 IMAGE_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGE_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -25,6 +27,18 @@ def hflip(sample: dict) -> dict:
     return out
 
 
+def random_crop(sample: dict, size: int, rng: np.random.Generator) -> dict:
+    """Cut the same random size x size window out of every spatial field (kept whole if smaller)."""
+    height, width = spatial_size(sample)
+    top, left = rng.integers(0, max(height - size, 0) + 1), rng.integers(0, max(width - size, 0) + 1)
+    out = dict(sample)
+    for name, value in sample.items():
+        if isinstance(value, np.ndarray):
+            window = np.s_[..., top:top + size, left:left + size] if name == "edge" else np.s_[top:top + size, left:left + size]
+            out[name] = np.ascontiguousarray(value[window])
+    return out
+
+
 def image_tensor(rgb: np.ndarray) -> torch.Tensor:
     """uint8 N x H x W x 3 (or H x W x 3) -> normalised float N x 3 x H x W."""
     batch = rgb[None] if rgb.ndim == 3 else rgb
@@ -32,19 +46,21 @@ def image_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def collate(samples: Sequence[dict], fields: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Stack samples into tensors: `image` N x 3 x H x W plus each requested target field.
+def collate(samples: Sequence[dict], fields: Sequence[str], input_field: str = "rgb") -> dict[str, torch.Tensor]:
+    """Stack samples into tensors: `image` N x 3 x H x W (from `input_field`) plus each requested target field.
 
     seg -> long N x H x W; depth -> float N x H x W; normal -> float N x 3 x H x W;
-    edge -> float N x K x H x W (0/1 per annotator).
+    edge -> float N x K x H x W (0/1 per annotator); gt (a clean image) -> float N x 3 x H x W in [0, 1].
     """
-    batch = {"image": image_tensor(np.stack([s["rgb"] for s in samples]))}
+    batch = {"image": image_tensor(np.stack([s[input_field] for s in samples]))}
     for name in fields:
         stacked = np.stack([s[name] for s in samples])
         if name == "seg":
             batch[name] = torch.from_numpy(stacked.astype(np.int64))
         elif name == "normal":
             batch[name] = torch.from_numpy(np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)))
+        elif name == "gt":
+            batch[name] = torch.from_numpy(np.ascontiguousarray(stacked.transpose(0, 3, 1, 2))).float() / 255.0
         else:
             batch[name] = torch.from_numpy(stacked.astype(np.float32))
     return batch

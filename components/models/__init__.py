@@ -6,5 +6,6 @@ import line per family below.
 from components.models.registry import create_model, list_models, model_task
 
 from components.models import dense  # noqa: E402,F401  (registers the §2.2 baselines)
+from components.models import restoration  # noqa: E402,F401  (registers PFF and its CNN twins, ch. 6)
 
 __all__ = ["create_model", "list_models", "model_task"]

@@ -35,6 +35,38 @@ def model_section(name: str, summary: dict) -> list[str]:
     return lines + [""]
 
 
+# Tables 6.1-6.3: per restoration task, the rows the thesis reports (JPEG: per quality factor).
+RESTORATION_TABLES = {
+    "deblur": ("Table 6.1 (non-uniform motion blur)", [("psnr", "ssim")]),
+    "jpeg": ("Table 6.2 (JPEG artifact removal)", [("psnr_q10", "ssim_q10"), ("psnr_q20", "ssim_q20"),
+                                                   ("psnr_q40", "ssim_q40")]),
+    "sr": ("Table 6.3 (x4 super-resolution)", [("psnr", "ssim")]),
+}
+
+
+def restoration_section(evaluations: dict[str, dict]) -> list[str]:
+    """Tables 6.1-6.3 layout: degraded input, CNN, PFF (ours, held-out photos) beside the thesis's CNN and PFF."""
+    lines = ["## Restoration (thesis Tables 6.1–6.3 layout; PSNR dB / SSIM on the held-out photos)", ""]
+    for task, (title, rows) in RESTORATION_TABLES.items():
+        pff, cnn = evaluations.get(f"pff_{task}"), evaluations.get(f"cnn_{task}")
+        if pff is None and cnn is None:
+            continue
+        degraded = (pff or cnn)["trivial"]
+        thesis_pff, thesis_cnn = THESIS_NUMBERS.get(f"pff_{task}", ("", {}))[1], THESIS_NUMBERS.get(f"cnn_{task}", ("", {}))[1]
+        lines += [f"### {title}", "", "| setting | input | CNN | PFF | thesis CNN | thesis PFF |", "|---|---|---|---|---|---|"]
+        for psnr, ssim in rows:
+            def pair(metrics: dict | None) -> str:
+                if not metrics or psnr not in metrics:
+                    return "—"
+                return f"{metrics[psnr]:.2f} / {metrics[ssim]:.3f}"
+            setting = "test photos" if psnr == "psnr" else f"QF {psnr.split('_q')[1]}"
+            lines.append(f"| {setting} | {pair(degraded)} "
+                         f"| {pair(cnn and cnn['model'])} | {pair(pff and pff['model'])} "
+                         f"| {pair(thesis_cnn)} | {pair(thesis_pff)} |")
+        lines.append("")
+    return lines
+
+
 def claims_section(claims: dict) -> list[str]:
     """claims.json (experiments pipeline) -> one table per claim with mean ± std over seeds."""
     lines = ["## Thesis claims 1–3 (loss ablations, mean ± std over seeds)", ""]
@@ -62,6 +94,7 @@ def render_report(evaluations: dict[str, dict], claims: dict | None = None) -> s
              "angles in degrees.", "", "## Models", ""]
     for name, summary in evaluations.items():
         lines += model_section(name, summary)
+    lines += restoration_section(evaluations)
     if claims:
         lines += claims_section(claims)
     return "\n".join(lines) + "\n"

@@ -14,6 +14,11 @@ THESIS_NUMBERS: dict[str, tuple[str, dict[str, float]]] = {
     "depth_baseline": ("NYUv2, Table 2.3", {"delta1": 0.711, "delta2": 0.932, "delta3": 0.985}),
     "normal_baseline": ("NYUv2, Table 2.4", {"mean": 22.3, "within_11_25": 0.344, "within_22_5": 0.625,
                                              "within_30": 0.744}),
+    "pff_deblur": ("Bahat et al. moderate blur, Table 6.1", {"psnr": 25.18, "ssim": 0.767}),
+    "cnn_deblur": ("Bahat et al. moderate blur, Table 6.1", {"psnr": 24.29, "ssim": 0.708}),
+    "pff_jpeg": ("LIVE1, Table 6.2", {"psnr_q10": 29.82, "ssim_q10": 0.836, "psnr_q20": 32.14, "ssim_q20": 0.905,
+                                      "psnr_q40": 34.67, "ssim_q40": 0.949}),
+    "pff_sr": ("Set5 x4, Table 6.3", {"psnr": 32.17, "ssim": 0.8946}),
 }
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ ACCEPTANCE: dict[str, tuple[str, str, float]] = {
     "depth": ("delta1", "above", 0.15),
     "normal": ("mean", "below", 10.0),
     "boundary": ("ods_f", "above", 0.10),
+    # Restoration: the trivial baseline is the degraded input (for SR: the bicubic upsampling).
+    "deblur": ("psnr", "above", 1.0),
+    "jpeg": ("psnr_q10", "above", 0.5),
+    "sr": ("psnr", "above", 0.3),
 }
 
 

@@ -5,9 +5,11 @@ from components.tasks.base import Evaluation, Task
 from components.tasks.boundary import BoundaryTask
 from components.tasks.depth import DepthTask
 from components.tasks.normal import NormalTask
+from components.tasks.restoration import RESTORATION_TASKS
 from components.tasks.segmentation import SegmentationTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (SegmentationTask(), BoundaryTask(), DepthTask(), NormalTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (SegmentationTask(), BoundaryTask(), DepthTask(), NormalTask(),
+                                                      *RESTORATION_TASKS)}
 
 
 def get_task(name: str) -> Task:

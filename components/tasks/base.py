@@ -12,8 +12,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from components.config import EvaluateConfig, LossConfig
+from components.config import EvaluateConfig, LossConfig, ModelConfig
 from components.data.dataset import DatasetInfo
+from components.data.transforms import hflip, random_crop
 from components.errors import PixelpredError
 
 Outputs = dict[str, torch.Tensor]
@@ -40,6 +41,23 @@ class Task(ABC):
     target_fields: tuple[str, ...]          # schema fields the loss and metrics read
     loss_kinds: tuple[str, ...]             # LossConfig.kind values; the first is the thesis loss
     headline: tuple[tuple[str, bool], ...]  # (metric, higher_is_better) shown in the report
+    input_field: str = "rgb"                # the field the model sees (collated as `image`)
+    test_split: str = "test"                # the split the evaluate stage scores
+
+    @property
+    def stored_fields(self) -> tuple[str, ...]:
+        """Fields every train/val sample must store (`example` derives the rest)."""
+        return (self.input_field, *self.target_fields)
+
+    def example(self, sample: dict, rng: np.random.Generator, model: ModelConfig, augment: bool) -> dict:
+        """A stored sample -> one training (augment) or validation example: random crop and flip by default."""
+        if not augment:
+            return sample
+        if model.train.patch:
+            sample = random_crop(sample, model.train.patch, rng)
+        if model.train.hflip and rng.random() < 0.5:
+            sample = hflip(sample)
+        return sample
 
     def check_loss(self, loss: LossConfig) -> str:
         """LossConfig.kind -> the concrete kind ('thesis' means this task's thesis loss)."""
@@ -67,6 +85,10 @@ class Task(ABC):
     @abstractmethod
     def fit_trivial(self, train_samples: Sequence[dict]) -> tuple[str, Predictor]:
         """The trivial baseline of this task, fitted on training samples -> (name, predictor)."""
+
+    def explain(self, model: torch.nn.Module, samples: Sequence[dict]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Interpretability views of `model` on a few test samples -> (named uint8 images, named scalars); none by default."""
+        return {}, {}
 
     @abstractmethod
     def visualize(self, prediction: np.ndarray, sample: dict) -> list[np.ndarray]:

@@ -62,8 +62,23 @@ def register_model(model: nn.Module, architecture: str, name: str, run_id: str, 
 
 def load_model(pointer: ModelPointer) -> nn.Module:
     """The exact registered version the pointer names -> nn.Module in eval mode."""
+    return load_registered(pointer.uri)
+
+
+def registry_uri(spec: str) -> str:
+    """'NAME@ALIAS' or 'NAME/VERSION' (or a models:/ URI) -> the models:/ URI MLflow loads."""
+    if spec.startswith("models:/"):
+        return spec
+    if "@" not in spec and "/" not in spec:
+        raise PixelpredError(f"model '{spec}': name it as NAME@ALIAS (e.g. pff_deblur@champion) or NAME/VERSION")
+    return f"models:/{spec}"
+
+
+def load_registered(spec: str) -> nn.Module:
+    """A registered version ('NAME@ALIAS', 'NAME/VERSION' or models:/ URI) -> nn.Module in eval mode."""
+    uri = registry_uri(spec)
     try:
-        model = mlflow.pytorch.load_model(pointer.uri, map_location="cpu")
+        model = mlflow.pytorch.load_model(uri, map_location="cpu")
     except mlflow.exceptions.MlflowException as err:
-        raise PixelpredError(f"cannot load {pointer.uri} from the MLflow registry: {err.message.splitlines()[0]}") from None
+        raise PixelpredError(f"cannot load {uri} from the MLflow registry: {err.message.splitlines()[0]}") from None
     return model.eval()

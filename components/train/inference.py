@@ -13,6 +13,8 @@ from components.data.transforms import image_tensor
 from components.tasks import DatasetInfo, Task
 from components.tasks.base import Predictor
 from components.tasks.colorize import panel
+from components.models.filter_flow import expected_flow
+from components.train.tiling import run_tiled
 
 
 @torch.no_grad()
@@ -25,7 +27,7 @@ def predict(model: nn.Module, task: Task, samples: Sequence[dict], batch_size: i
     starts = range(0, len(samples), batch_size)
     for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
         chunk = samples[start:start + batch_size]
-        images = image_tensor(np.stack([s["rgb"] for s in chunk])).to(device)
+        images = image_tensor(np.stack([s[task.input_field] for s in chunk])).to(device)
         predictions.extend(task.predict(model(images)))
     model.train(was_training)
     return predictions
@@ -46,5 +48,25 @@ def predict_trivial(predictor: Predictor, samples: Sequence[dict]) -> list[np.nd
 
 def prediction_panel(task: Task, predictions: Sequence[np.ndarray], samples: Sequence[dict], count: int) -> np.ndarray:
     """First `count` samples -> one image: rows of [input, prediction, ground truth]."""
-    rows = [[s["rgb"], *task.visualize(p, s)] for p, s in list(zip(predictions, samples))[:count]]
+    rows = [[s[task.input_field], *task.visualize(p, s)] for p, s in list(zip(predictions, samples))[:count]]
     return panel(rows)
+
+
+@torch.no_grad()
+def restore_image(model: nn.Module, image: np.ndarray, tile: int = 512, margin: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 H x W x 3 -> (restored uint8 H x W x 3, expected filter flow H x W x 2 (dx, dy) or None without filters).
+
+    Runs tile by tile with `margin` pixels of context (components/train/tiling.py), so any image size
+    fits in memory; tiles are aligned to the model's total stride.
+    """
+    def restore_tile(x: torch.Tensor) -> torch.Tensor:
+        out = model(x)
+        parts = [out["restored"]] + ([expected_flow(out["filters"])] if "filters" in out else [])
+        return torch.cat(parts, dim=1)
+
+    multiple = getattr(model, "input_multiple", 1)
+    tile, margin = -(-tile // multiple) * multiple, -(-margin // multiple) * multiple   # round up to the stride
+    result = run_tiled(restore_tile, image_tensor(image), tile, margin, multiple)[0]
+    restored = result[:3].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    flow = result[3:5].permute(1, 2, 0).numpy() if result.shape[0] > 3 else None
+    return restored, flow

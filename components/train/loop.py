@@ -24,7 +24,7 @@ import torch
 
 from components.config import EvaluateConfig, LossConfig, ModelConfig, OptimConfig
 from components.data.shards import CorruptCounter, iterate_samples, load_split
-from components.data.transforms import collate, hflip
+from components.data.transforms import collate
 from components.models import create_model
 from components.tasks import DatasetInfo, Task, get_task
 from components.train.inference import predict, prediction_panel, score
@@ -92,14 +92,19 @@ def finite_on_all_ranks(value: torch.Tensor) -> bool:
 def batches(job: TrainJob, seed: int):
     """Infinite stream of collated training batches for this rank."""
     rng = np.random.default_rng(seed)
-    fields = get_task(job.task).target_fields
+    task = get_task(job.task)
     stream = iter(iterate_samples(list(job.train_shards), shuffle_buffer=64, seed=seed, resampled=True,
-                                  counter=CorruptCounter(), required=("rgb", *fields)))
+                                  counter=CorruptCounter(), required=task.stored_fields))
     while True:
-        samples = list(itertools.islice(stream, job.model.train.batch_size))
-        if job.model.train.hflip:
-            samples = [hflip(s) if rng.random() < 0.5 else s for s in samples]
-        yield collate(samples, fields)
+        samples = [task.example(s, rng, job.model, augment=True)
+                   for s in itertools.islice(stream, job.model.train.batch_size)]
+        yield collate(samples, task.target_fields, task.input_field)
+
+
+def validation_examples(job: TrainJob, task: Task) -> list[dict]:
+    """The val split as the model sees it, the same at every validation (each example seeded by its index)."""
+    samples = load_split(Path(job.val_dir), "val", required=task.stored_fields)
+    return [task.example(s, np.random.default_rng(i), job.model, augment=False) for i, s in enumerate(samples)]
 
 
 def train_loop_per_worker(config: dict) -> dict[str, int]:
@@ -125,7 +130,7 @@ def train_loop_per_worker(config: dict) -> dict[str, int]:
     stream = batches(job, seed=train.seed * 1000 + rank * 100 + step)
 
     is_logger = rank == 0
-    val_samples = load_split(Path(job.val_dir), "val", required=("rgb", *task.target_fields)) if is_logger else []
+    val_samples = validation_examples(job, task) if is_logger else []
     if is_logger:
         mlflow.set_tracking_uri(job.tracking_uri)
         mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)

@@ -1,4 +1,4 @@
-"""Registry-parametrised tests of the dense models, the dilated ResNet, the decoder and the registry."""
+"""Registry-parametrised tests of every model, the dilated ResNet, the decoder, the restoration models and the registry."""
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +25,11 @@ TASK_OUTPUTS = {
     "boundary": {"side_logits": 4, "logits": 1},
     "depth": {"log_depth": 1},
     "normal": {"normal": 3},
+    "deblur": {"restored": 3},
+    "jpeg": {"restored": 3},
+    "sr": {"restored": 3},
 }
-DENSE_MODELS = [name for name in list_models() if model_task(name) in TASK_OUTPUTS]
+MODELS = [name for name in list_models() if model_task(name) in TASK_OUTPUTS]
 VARIANTS = [dict(output_stride=s, decoder=d, full_res_stream=f)
             for s in (8, 16, 32) for d in (False, True) for f in (False, True)]
 
@@ -55,7 +58,7 @@ def test_the_four_baselines_are_registered() -> None:
 
 
 @pytest.mark.parametrize("size", [(48, 64), (50, 66)], ids=["multiple_of_8", "odd_size"])
-@pytest.mark.parametrize("name", DENSE_MODELS)
+@pytest.mark.parametrize("name", MODELS)
 def test_forward_backward(name: str, size: tuple[int, int]) -> None:
     model = build(name).train()
     torch.manual_seed(1)
@@ -70,7 +73,7 @@ def test_forward_backward(name: str, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "os{output_stride}-dec{decoder:d}-full{full_res_stream:d}"
                          .format(**v))
-@pytest.mark.parametrize("name", DENSE_MODELS)
+@pytest.mark.parametrize("name", MODELS)
 def test_backbone_variants_run(name: str, variant: dict) -> None:
     model = build(name, dataclasses.replace(TINY, **variant)).train()
     outputs = model(torch.randn(1, 3, 40, 56))
@@ -166,6 +169,24 @@ def test_pretrained_errors(tmp_path) -> None:
     torch.save(DilatedResNet("basic", (1, 1, 1, 1), width=16).state_dict(), path)
     with pytest.raises(PixelpredError, match="do not fit"):
         build_backbone(dataclasses.replace(TINY, pretrained=str(path)))
+
+
+@pytest.mark.parametrize("name", ["pff_deblur", "pff_jpeg", "pff_sr"])
+def test_filter_flow_models_start_near_the_identity(name: str) -> None:
+    from components.models.restoration import Denormalize
+    model = build(name, dataclasses.replace(TINY, output_stride=32)).eval()
+    image = torch.randn(1, 3, 40, 48)
+    with torch.no_grad():
+        out = model(image)
+    assert out["filters"].shape == (1, 17 * 17, 40, 48)
+    assert (out["restored"] - Denormalize()(image)).abs().max() < 0.05
+
+
+def test_deblur_filters_are_non_negative_and_sum_to_one() -> None:
+    model = build("pff_deblur", dataclasses.replace(TINY, output_stride=32)).train()
+    filters = model(torch.randn(2, 3, 32, 32))["filters"]
+    assert (filters >= 0).all()
+    torch.testing.assert_close(filters.sum(1), torch.ones(2, 32, 32))
 
 
 def test_unknown_model_name_lists_known_models() -> None:

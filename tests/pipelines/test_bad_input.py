@@ -105,3 +105,18 @@ def test_corrupt_raw_sample_is_skipped_and_counted(tmp_path, tiny_dataset):
     assert parsed.split_sizes["train"] == TINY_PARAMS["data"]["splits"]["train"] - 1
     keys = read_manifest(tmp_path / "shards", "train").column("key").to_pylist()
     assert victim.stem not in keys and len(keys) == len(np.unique(keys))
+
+
+def test_unknown_photo_fails_the_degrade_stage_before_writing(tmp_path, tiny_dataset):
+    params = copy.deepcopy(TINY_PARAMS)
+    params["degrade"]["test_photos"] = ["mona_lisa"]
+    result = run_stage(tmp_path, params, "degrade", "--synth", str(tiny_dataset), "--out", "restoration")
+    assert_one_error(result, "unknown photo(s) 'mona_lisa'")
+    assert not (tmp_path / "restoration").exists()
+
+
+def test_restore_reports_an_unreadable_image(tmp_path):
+    (tmp_path / "in.png").write_bytes(b"not a png")
+    result = run_stage(tmp_path, TINY_PARAMS, "restore", "--model", "pff_jpeg@champion", "in.png", "out.png")
+    assert_one_error(result, "cannot read image in.png")
+    assert not (tmp_path / "out.png").exists()

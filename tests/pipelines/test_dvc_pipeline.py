@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -18,7 +19,7 @@ from tests.conftest import REPO, TINY_PARAMS, write_params
 
 pytestmark = pytest.mark.slow
 
-MODELS = ("seg_baseline", "depth_baseline")
+MODELS = ("seg_baseline", "depth_baseline", "pff_jpeg")
 
 
 def dvc(workdir: Path, *args: str) -> str:
@@ -54,7 +55,7 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_then_noop_then_one_model(project):
     first = dvc(project, "repro")
-    expected = {"download", "prepare", "report"} | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
+    expected = {"download", "prepare", "degrade", "report"} | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
     assert ran_stages(first) == expected
     report = (project / "results" / "report.md").read_text()
     assert all(f"### {m}" in report for m in MODELS) and "trivial" in report
@@ -72,6 +73,27 @@ def test_repro_then_noop_then_one_model(project):
     assert pointer["version"] == "2"                  # a new registered version, which evaluation used
     summary = yaml.safe_load((project / "results/evaluate/depth_baseline/metrics.json").read_text())
     assert summary["registered"]["version"] == "2"
+
+
+def test_restore_cli_runs_the_registered_model_tile_by_tile(project, tmp_path):
+    from PIL import Image
+    image = np.random.default_rng(0).integers(0, 256, (70, 90, 3), dtype=np.uint8)   # not a multiple of any tile
+    Image.fromarray(image).save(tmp_path / "in.png")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "restore", "--model", "pff_jpeg@champion",
+                          str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--tile", "32", "--margin", "32"],
+                         cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    restored = np.asarray(Image.open(tmp_path / "out.png"))
+    flow_map = np.asarray(Image.open(tmp_path / "out.flow.png"))
+    assert restored.shape == flow_map.shape == image.shape
+    # Near-identity after a few steps: the restored image stays close to its input.
+    assert np.abs(restored.astype(int) - image).mean() < 20
+
+    bad = subprocess.run([sys.executable, "-m", "pipelines.cli", "restore", "--model", "pff_jpeg",
+                          str(tmp_path / "in.png"), str(tmp_path / "bad.png")],
+                         cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "NAME@ALIAS" in bad.stderr and not (tmp_path / "bad.png").exists()
 
 
 def test_a_clone_without_weights_or_registry_retrains(project, tmp_path):

@@ -20,6 +20,10 @@ def summary(task, model, trivial, name="t"):
     ("normal", {"mean": 40.1}, {"mean": 50.0}, False),
     ("boundary", {"ods_f": 0.70}, {"ods_f": 0.60}, True),
     ("boundary", {"ods_f": 0.69}, {"ods_f": 0.60}, False),
+    ("deblur", {"psnr": 25.0}, {"psnr": 24.0}, True),
+    ("deblur", {"psnr": 24.9}, {"psnr": 24.0}, False),
+    ("jpeg", {"psnr_q10": 28.5}, {"psnr_q10": 28.0}, True),
+    ("sr", {"psnr": 26.2}, {"psnr": 26.0}, False),
 ])
 def test_acceptance_checks(task, model, trivial, expected):
     assert passes(task, model, trivial)[1] is expected
@@ -58,3 +62,15 @@ def test_claim_with_lower_is_better_rival_only_uses_listed_rivals():
     assert result["holds"] is True and "cos 0.350" in result["verdict"]
     page = render_report({}, {"normal_loss": result})
     assert "0.400 ± 0.000" in page and "0.338" in page      # ours and the thesis's Table 2.6
+
+
+def test_restoration_tables_follow_the_thesis_layout():
+    jpeg = {"psnr": 29.0, "ssim": 0.8, "psnr_q10": 27.5, "ssim_q10": 0.75, "psnr_q20": 29.0, "ssim_q20": 0.8,
+            "psnr_q40": 31.0, "ssim_q40": 0.85}
+    degraded = {k: v - 0.5 for k, v in jpeg.items()}
+    page = render_report({"pff_jpeg": summary("jpeg", jpeg, degraded, "degraded_input"),
+                          "cnn_jpeg": summary("jpeg", {k: v - 0.2 for k, v in jpeg.items()}, degraded, "degraded_input")})
+    row = next(line for line in page.splitlines() if line.startswith("| QF 10"))
+    assert [cell.strip() for cell in row.split("|")[2:7]] == [
+        "27.00 / 0.250", "27.30 / 0.550", "27.50 / 0.750", "—", "29.82 / 0.836"]
+    assert "Table 6.2" in page and "Table 6.1" not in page        # only tasks with a trained model

@@ -1,0 +1,121 @@
+"""Predictive filter flow (§6.3.1): apply a predicted k x k filter at every pixel, and summarise it as a flow.
+
+Filters are N x k² x H x W with channel i = (dy + r) * k + (dx + r) for offsets dy, dx in [-r, r], r = k // 2
+(row-major, the order F.unfold uses). Output pixel (y, x) of every colour channel is
+sum_i filters[i, y, x] * image[y + dy_i, x + dx_i]: the same filter for every channel, as in the author's code,
+and zero padding outside the image (a filter's weight on an outside pixel multiplies 0).
+
+`apply_filter_flow` loops over the k² offsets and accumulates shifted views in place, so it never holds the
+N x C·k² x H·W unfolded tensor (3.6 GB at 1024², k=17, fp32) that the im2col form of the thesis builds, in either
+direction; `unfold_filter_flow` is that im2col form, kept as the reference for tests and benchmarks.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+
+def filter_size(filters: Tensor) -> int:
+    """N x k² x H x W filters -> k; raises ValueError unless k² is the square of an odd k."""
+    k = math.isqrt(filters.shape[1])
+    if filters.dim() != 4 or k * k != filters.shape[1] or k % 2 == 0:
+        raise ValueError(f"filters must be N x k² x H x W with k odd, got shape {tuple(filters.shape)}")
+    return k
+
+
+def _check(image: Tensor, filters: Tensor) -> int:
+    """Validate an image/filters pair and return k."""
+    k = filter_size(filters)
+    N, _, H, W = image.shape
+    if (filters.shape[0], *filters.shape[2:]) != (N, H, W):
+        raise ValueError(f"filters {tuple(filters.shape)} do not match image {tuple(image.shape)} in N, H or W")
+    return k
+
+
+def _offsets(k: int) -> list[tuple[int, int, int]]:
+    """(filter channel, row start, column start) in the r-padded image for each offset, row-major."""
+    return [(i, *divmod(i, k)) for i in range(k * k)]
+
+
+def _filter(image: Tensor, filters: Tensor, k: int) -> Tensor:
+    """N x C x H x W image, N x k² x H x W filters -> N x C x H x W; one in-place multiply-add per offset."""
+    N, C, H, W = image.shape
+    r = k // 2
+    padded = F.pad(image, (r, r, r, r))
+    out = torch.zeros_like(image)
+    for i, y0, x0 in _offsets(k):
+        # filters[:, i:i+1] broadcasts over colour channels; the shifted window is a view, not a copy.
+        out.addcmul_(filters[:, i:i + 1], padded[:, :, y0:y0 + H, x0:x0 + W])
+    return out
+
+
+class _FilterFlow(torch.autograd.Function):
+    """Autograd wrapper whose backward also loops over offsets, so no unfolded tensor exists in either pass."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, image: Tensor, filters: Tensor) -> Tensor:
+        ctx.save_for_backward(image, filters)
+        return _filter(image, filters, filter_size(filters))
+
+    @staticmethod
+    @once_differentiable  # the backward is not itself differentiable; nothing in the project needs that
+    def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        image, filters = ctx.saved_tensors
+        need_image, need_filters = ctx.needs_input_grad
+        N, C, H, W = image.shape
+        k = filter_size(filters)
+        r = k // 2
+        padded = F.pad(image, (r, r, r, r)) if need_filters else None
+        # The image gradient scatters each output gradient back to the pixel it was read from; accumulating
+        # into a padded buffer and cropping drops exactly the contributions of the zero padding.
+        grad_padded = image.new_zeros(N, C, H + 2 * r, W + 2 * r) if need_image else None
+        grad_filters = torch.empty_like(filters) if need_filters else None
+        for i, y0, x0 in _offsets(k):
+            if grad_padded is not None:
+                grad_padded[:, :, y0:y0 + H, x0:x0 + W].addcmul_(filters[:, i:i + 1], grad_out)
+            if grad_filters is not None:
+                # The same filter acts on every colour channel, so its gradient sums over C.
+                torch.sum(grad_out * padded[:, :, y0:y0 + H, x0:x0 + W], dim=1, out=grad_filters[:, i])
+        grad_image = grad_padded[:, :, r:r + H, r:r + W] if grad_padded is not None else None
+        return grad_image, grad_filters
+
+
+def apply_filter_flow(image: Tensor, filters: Tensor) -> Tensor:
+    """N x C x H x W image, N x k² x H x W per-pixel filters -> N x C x H x W filtered image, memory-bounded."""
+    _check(image, filters)
+    # The in-place accumulation needs one dtype (e.g. fp16 filters from autocast on an fp32 image); .to is a no-op
+    # when they already agree, and differentiable otherwise.
+    dtype = torch.promote_types(image.dtype, filters.dtype)
+    return _FilterFlow.apply(image.to(dtype), filters.to(dtype))
+
+
+def unfold_filter_flow(image: Tensor, filters: Tensor) -> Tensor:
+    """Reference im2col form (thesis §6.3.1, author's code): same result, builds N x C·k² x H·W; tests only."""
+    k = _check(image, filters)
+    N, C, H, W = image.shape
+    r = k // 2
+    columns = F.unfold(F.pad(image, (r, r, r, r)), k).view(N, C, k * k, H, W)  # channel-major, then offsets
+    return (columns * filters.unsqueeze(1)).sum(2)
+
+
+def expected_flow(filters: Tensor, eps: float = 1e-8) -> Tensor:
+    """N x k² x H x W filters -> N x 2 x H x W mean offset (dx, dy) in pixels, weighting offsets by |w|.
+
+    For softmax filters (non-negative, sum to one) this is exactly the thesis's expected flow vector
+    (§6.5, Eq. 7.6). Free-form filters (JPEG, SR) may have negative lobes and a sum near zero, where dividing by
+    the signed sum makes the "mean" unbounded and flip sign; |w| / sum |w| stays a distribution, so the flow
+    is a convex combination of offsets inside [-r, r]² and reads as where the filter's mass comes from.
+    An all-zero filter gets flow 0 (the sum is clamped to eps).
+    """
+    k = filter_size(filters)
+    r = k // 2
+    weights = filters.abs()
+    steps = torch.arange(-r, r + 1, dtype=filters.dtype, device=filters.device)
+    dy, dx = torch.meshgrid(steps, steps, indexing="ij")  # k x k, row-major like the filter channels
+    offsets = torch.stack([dx.reshape(-1), dy.reshape(-1)])  # 2 x k²
+    flow = torch.einsum("nkhw,ck->nchw", weights, offsets)
+    return flow / weights.sum(1, keepdim=True).clamp_min(eps)

@@ -1,0 +1,136 @@
+"""Image restoration (ch. 6): predictive filter flow (PFF) and its direct-regression CNN twin.
+
+Both share the two-stream trunk of §6.3.2: a ResNet stream with pooling, upsampling and skips
+for context (encoder + U-shape decoder) plus a shallow full-resolution stream, meeting at the
+top. PFF predicts a k x k filter per pixel and applies it to the input's neighbourhood
+(Eq. 6.2); the CNN regresses the restored image directly. Inputs are normalised images
+(components/data/transforms.py); outputs are images in [0, 1] scale at the input resolution.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+from components.config import BackboneConfig
+from components.data.transforms import IMAGE_MEAN, IMAGE_STD
+from components.models.decoder import DenseTrunk
+from components.models.filter_flow import apply_filter_flow
+from components.models.registry import register_model
+
+FILTER_SIZE = 17   # §6.4.2: 17 x 17 = 289 weights per pixel; the same architecture for all three tasks
+
+
+def two_stream(backbone: BackboneConfig) -> DenseTrunk:
+    """The §6.3.2 trunk: the backbone with decoder and full-resolution stream forced on."""
+    return DenseTrunk(dataclasses.replace(backbone, decoder=True, full_res_stream=True))
+
+
+class Denormalize(nn.Module):
+    """Normalised N x 3 x H x W -> the image in [0, 1] scale (what filters and losses act on)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.from_numpy(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.from_numpy(IMAGE_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return image * self.std + self.mean
+
+
+class RestorationModel(nn.Module):
+    """Shared by PFF and the CNN: the trunk's total stride, which tiled inference aligns tiles to."""
+    trunk: DenseTrunk
+
+    @property
+    def input_multiple(self) -> int:
+        return self.trunk.encoder.stage_strides[-1]
+
+
+class PredictiveFilterFlow(RestorationModel):
+    """Image N x 3 x H x W -> {"restored": N x 3 x H x W, "filters": N x k^2 x H x W}.
+
+    `constrained` filters go through a softmax over the k^2 taps (non-negative, sum to one: the
+    deblurring prior of §6.3.1); otherwise they are free-form. Both start as the identity filter,
+    so an untrained model returns its input rather than noise.
+    """
+
+    def __init__(self, backbone: BackboneConfig, filter_size: int = FILTER_SIZE, constrained: bool = False) -> None:
+        super().__init__()
+        self.trunk = two_stream(backbone)
+        self.filter_size, self.constrained = filter_size, constrained
+        self.head = nn.Conv2d(self.trunk.out_channels, filter_size ** 2, 3, padding=1)
+        # Near-zero (not zero) weights: the trunk gets gradient from the first step.
+        nn.init.normal_(self.head.weight, std=1e-3)
+        nn.init.zeros_(self.head.bias)
+        identity = torch.zeros(1, filter_size ** 2, 1, 1)
+        identity[0, filter_size ** 2 // 2] = 1.0
+        self.register_buffer("identity", identity, persistent=False)
+        if constrained:
+            with torch.no_grad():   # a centre logit of 10 puts ~99% of the weight on the centre tap
+                self.head.bias[filter_size ** 2 // 2] = 10.0
+        self.denormalize = Denormalize()
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        """N x 3 x H x W (normalised) -> restored image and the per-pixel filters."""
+        dense, _ = self.trunk(image)
+        raw = self.head(dense)
+        if self.constrained:
+            filters = raw.softmax(dim=1)
+        else:
+            # Identity plus a correction scaled by 1/k^2: every tap sees nearly the same gradient on
+            # smooth images, so unscaled taps would move the filter's sum k^2 times faster than any
+            # single weight (Adam steps each tap by ~lr) and training oscillates.
+            filters = self.identity + raw / self.filter_size ** 2
+        return {"restored": apply_filter_flow(self.denormalize(image), filters), "filters": filters}
+
+
+class DirectRegression(RestorationModel):
+    """The CNN baseline of §6.4: the same trunk regressing the image, N x 3 x H x W -> {"restored"}."""
+
+    def __init__(self, backbone: BackboneConfig) -> None:
+        super().__init__()
+        self.trunk = two_stream(backbone)
+        self.head = nn.Conv2d(self.trunk.out_channels, 3, 3, padding=1)
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        """N x 3 x H x W (normalised) -> {"restored": N x 3 x H x W in [0, 1] scale}."""
+        dense, _ = self.trunk(image)
+        return {"restored": self.head(dense)}
+
+
+@register_model(task="deblur")
+def pff_deblur(backbone: BackboneConfig = BackboneConfig()) -> PredictiveFilterFlow:
+    """Non-uniform motion deblurring: 17 x 17 softmax filters (non-negative, sum to one)."""
+    return PredictiveFilterFlow(backbone, FILTER_SIZE, constrained=True)
+
+
+@register_model(task="jpeg")
+def pff_jpeg(backbone: BackboneConfig = BackboneConfig()) -> PredictiveFilterFlow:
+    """JPEG artifact removal: free-form 17 x 17 filters."""
+    return PredictiveFilterFlow(backbone, FILTER_SIZE, constrained=False)
+
+
+@register_model(task="sr")
+def pff_sr(backbone: BackboneConfig = BackboneConfig()) -> PredictiveFilterFlow:
+    """x4 super-resolution of the bicubic-upsampled image: free-form 17 x 17 filters."""
+    return PredictiveFilterFlow(backbone, FILTER_SIZE, constrained=False)
+
+
+@register_model(task="deblur")
+def cnn_deblur(backbone: BackboneConfig = BackboneConfig()) -> DirectRegression:
+    """Deblurring by direct regression of the image (the thesis's CNN baseline)."""
+    return DirectRegression(backbone)
+
+
+@register_model(task="jpeg")
+def cnn_jpeg(backbone: BackboneConfig = BackboneConfig()) -> DirectRegression:
+    """JPEG artifact removal by direct regression of the image."""
+    return DirectRegression(backbone)
+
+
+@register_model(task="sr")
+def cnn_sr(backbone: BackboneConfig = BackboneConfig()) -> DirectRegression:
+    """x4 super-resolution by direct regression of the image."""
+    return DirectRegression(backbone)
