@@ -46,6 +46,12 @@ def image_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
+def image_uint8(image: torch.Tensor) -> np.ndarray:
+    """An image in [0, 1] scale, float N x 3 x H x W (or 3 x H x W) -> uint8 N x H x W x 3 (or H x W x 3), clamped and rounded."""
+    pixels = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    return np.ascontiguousarray(np.moveaxis(pixels, -3, -1))
+
+
 def collate(samples: Sequence[dict], fields: Sequence[str], input_field: str = "rgb") -> dict[str, torch.Tensor]:
     """Stack samples into tensors: `image` N x 3 x H x W (from `input_field`) plus each requested target field.
 

@@ -9,6 +9,7 @@ top. PFF predicts a k x k filter per pixel and applies it to the input's neighbo
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -48,18 +49,23 @@ class RestorationModel(nn.Module):
         return self.trunk.encoder.stage_strides[-1]
 
 
+FilterKind = Literal["softmax", "sum_to_one", "free"]
+
+
 class PredictiveFilterFlow(RestorationModel):
     """Image N x 3 x H x W -> {"restored": N x 3 x H x W, "filters": N x k^2 x H x W}.
 
-    `constrained` filters go through a softmax over the k^2 taps (non-negative, sum to one: the
-    deblurring prior of §6.3.1); otherwise they are free-form. Both start as the identity filter,
-    so an untrained model returns its input rather than noise.
+    `filters` picks the constraint on each pixel's k x k filter:
+    - "softmax": non-negative and summing to one, the thesis's deblurring prior (§6.3.1);
+    - "sum_to_one": summing to one (brightness constancy) but signed, so it can sharpen;
+    - "free": unconstrained (§6.3.1's choice for JPEG and SR).
+    All start as the identity filter, so an untrained model returns its input rather than noise.
     """
 
-    def __init__(self, backbone: BackboneConfig, filter_size: int = FILTER_SIZE, constrained: bool = False) -> None:
+    def __init__(self, backbone: BackboneConfig, filter_size: int = FILTER_SIZE, filters: FilterKind = "free") -> None:
         super().__init__()
         self.trunk = two_stream(backbone)
-        self.filter_size, self.constrained = filter_size, constrained
+        self.filter_size, self.filters = filter_size, filters
         self.head = nn.Conv2d(self.trunk.out_channels, filter_size ** 2, 3, padding=1)
         # Near-zero (not zero) weights: the trunk gets gradient from the first step.
         nn.init.normal_(self.head.weight, std=1e-3)
@@ -67,7 +73,7 @@ class PredictiveFilterFlow(RestorationModel):
         identity = torch.zeros(1, filter_size ** 2, 1, 1)
         identity[0, filter_size ** 2 // 2] = 1.0
         self.register_buffer("identity", identity, persistent=False)
-        if constrained:
+        if filters == "softmax":
             with torch.no_grad():   # a centre logit of 10 puts ~99% of the weight on the centre tap
                 self.head.bias[filter_size ** 2 // 2] = 10.0
         self.denormalize = Denormalize()
@@ -76,12 +82,14 @@ class PredictiveFilterFlow(RestorationModel):
         """N x 3 x H x W (normalised) -> restored image and the per-pixel filters."""
         dense, _ = self.trunk(image)
         raw = self.head(dense)
-        if self.constrained:
+        if self.filters == "softmax":
             filters = raw.softmax(dim=1)
         else:
             # Identity plus a correction scaled by 1/k^2: every tap sees nearly the same gradient on
             # smooth images, so unscaled taps would move the filter's sum k^2 times faster than any
             # single weight (Adam steps each tap by ~lr) and training oscillates.
+            if self.filters == "sum_to_one":
+                raw = raw - raw.mean(dim=1, keepdim=True)
             filters = self.identity + raw / self.filter_size ** 2
         return {"restored": apply_filter_flow(self.denormalize(image), filters), "filters": filters}
 
@@ -102,20 +110,31 @@ class DirectRegression(RestorationModel):
 
 @register_model(task="deblur")
 def pff_deblur(backbone: BackboneConfig = BackboneConfig()) -> PredictiveFilterFlow:
-    """Non-uniform motion deblurring: 17 x 17 softmax filters (non-negative, sum to one)."""
-    return PredictiveFilterFlow(backbone, FILTER_SIZE, constrained=True)
+    """Non-uniform motion deblurring: signed 17 x 17 filters that sum to one.
+
+    The thesis adds non-negativity too (softmax, `pff_deblur_softmax`). A non-negative filter can
+    only deblur by moving pixels towards edges, which this budget does not learn: such models stay
+    at the identity. Signed filters can also sharpen, as deconvolution does (README, Restoration).
+    """
+    return PredictiveFilterFlow(backbone, FILTER_SIZE, filters="sum_to_one")
+
+
+@register_model(task="deblur")
+def pff_deblur_softmax(backbone: BackboneConfig = BackboneConfig()) -> PredictiveFilterFlow:
+    """Non-uniform motion deblurring as in §6.3.1: 17 x 17 softmax filters (non-negative, sum to one)."""
+    return PredictiveFilterFlow(backbone, FILTER_SIZE, filters="softmax")
 
 
 @register_model(task="jpeg")
 def pff_jpeg(backbone: BackboneConfig = BackboneConfig()) -> PredictiveFilterFlow:
     """JPEG artifact removal: free-form 17 x 17 filters."""
-    return PredictiveFilterFlow(backbone, FILTER_SIZE, constrained=False)
+    return PredictiveFilterFlow(backbone, FILTER_SIZE, filters="free")
 
 
 @register_model(task="sr")
 def pff_sr(backbone: BackboneConfig = BackboneConfig()) -> PredictiveFilterFlow:
     """x4 super-resolution of the bicubic-upsampled image: free-form 17 x 17 filters."""
-    return PredictiveFilterFlow(backbone, FILTER_SIZE, constrained=False)
+    return PredictiveFilterFlow(backbone, FILTER_SIZE, filters="free")
 
 
 @register_model(task="deblur")

@@ -15,6 +15,7 @@ THESIS_NUMBERS: dict[str, tuple[str, dict[str, float]]] = {
     "normal_baseline": ("NYUv2, Table 2.4", {"mean": 22.3, "within_11_25": 0.344, "within_22_5": 0.625,
                                              "within_30": 0.744}),
     "pff_deblur": ("Bahat et al. moderate blur, Table 6.1", {"psnr": 25.18, "ssim": 0.767}),
+    "pff_deblur_softmax": ("Bahat et al. moderate blur, Table 6.1", {"psnr": 25.18, "ssim": 0.767}),
     "cnn_deblur": ("Bahat et al. moderate blur, Table 6.1", {"psnr": 24.29, "ssim": 0.708}),
     "pff_jpeg": ("LIVE1, Table 6.2", {"psnr_q10": 29.82, "ssim_q10": 0.836, "psnr_q20": 32.14, "ssim_q20": 0.905,
                                       "psnr_q40": 34.67, "ssim_q40": 0.949}),

@@ -43,6 +43,7 @@ class Task(ABC):
     headline: tuple[tuple[str, bool], ...]  # (metric, higher_is_better) shown in the report
     input_field: str = "rgb"                # the field the model sees (collated as `image`)
     test_split: str = "test"                # the split the evaluate stage scores
+    trivial_uses_train: bool = True         # whether fit_trivial reads the training samples
 
     @property
     def stored_fields(self) -> tuple[str, ...]:

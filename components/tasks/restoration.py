@@ -16,7 +16,7 @@ import torch
 
 from components.config import EvaluateConfig, LossConfig, ModelConfig
 from components.data.degradations import crop_to_multiple, degrade
-from components.data.transforms import hflip, image_tensor, random_crop
+from components.data.transforms import image_tensor, image_uint8
 from components.metrics.restoration import mean_scores, restoration_scores
 from components.tasks.base import Batch, DatasetInfo, Evaluation, Outputs, Predictor, Task
 from components.tasks.colorize import panel
@@ -71,6 +71,7 @@ class RestorationTask(Task):
     loss_kinds = ("l1",)
     headline = (("psnr", True), ("ssim", True))
     input_field = "lq"
+    trivial_uses_train = False      # the trivial baseline is the degraded input itself
 
     def __init__(self, name: Literal["deblur", "jpeg", "sr"], channels: Literal["rgb", "y"]) -> None:
         self.name = self.test_split = name
@@ -81,13 +82,10 @@ class RestorationTask(Task):
         return ("gt",)
 
     def example(self, sample: dict, rng: np.random.Generator, model: ModelConfig, augment: bool) -> dict:
-        """Clean {"gt"} -> {"lq", "gt", "meta"}: (random patch and flip when augmenting) then a fresh degradation."""
-        clean = {"gt": sample["gt"]}
-        if augment and model.train.patch:
-            clean = random_crop(clean, model.train.patch, rng)
-        if augment and model.train.hflip and rng.random() < 0.5:
-            clean = hflip(clean)
-        gt = crop_to_multiple(clean["gt"], model.degradation.sr_scale) if self.name == "sr" else clean["gt"]
+        """Clean {"gt"} -> {"lq", "gt", "meta"}: the base crop and flip of the clean image, then a fresh degradation."""
+        gt = super().example({"gt": sample["gt"]}, rng, model, augment)["gt"]
+        if self.name == "sr":
+            gt = crop_to_multiple(gt, model.degradation.sr_scale)
         lq, params = degrade(self.name, gt, rng, model.degradation)
         return {"__key__": sample.get("__key__", ""), "lq": lq, "gt": gt,
                 "meta": {**sample.get("meta", {}), "degradation": params}}
@@ -98,8 +96,7 @@ class RestorationTask(Task):
         return value, {"loss": value.item()}
 
     def predict(self, outputs: Outputs) -> list[np.ndarray]:
-        restored = outputs["restored"].detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
-        return list(restored.permute(0, 2, 3, 1).cpu().numpy())
+        return list(image_uint8(outputs["restored"]))
 
     def evaluation(self, config: EvaluateConfig, info: DatasetInfo) -> Evaluation:
         return RestorationEvaluation(self.channels)

@@ -41,7 +41,7 @@ def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Path)
     info = DatasetInfo.read(shards_dir)
     counter = CorruptCounter()
     test = load_split(shards_dir, task.test_split, counter=counter, required=(task.input_field, *task.target_fields))
-    train = load_split(shards_dir, "train", counter=counter, required=task.stored_fields)
+    train = load_split(shards_dir, "train", counter=counter, required=task.stored_fields) if task.trivial_uses_train else []
     experiment_id = connect(params.tracking, params.root)
     model = load_model(pointer)
 

@@ -9,7 +9,7 @@ from torch import nn
 from tqdm import tqdm
 
 from components.config import EvaluateConfig
-from components.data.transforms import image_tensor
+from components.data.transforms import image_tensor, image_uint8
 from components.tasks import DatasetInfo, Task
 from components.tasks.base import Predictor
 from components.tasks.colorize import panel
@@ -67,6 +67,6 @@ def restore_image(model: nn.Module, image: np.ndarray, tile: int = 512, margin: 
     multiple = getattr(model, "input_multiple", 1)
     tile, margin = -(-tile // multiple) * multiple, -(-margin // multiple) * multiple   # round up to the stride
     result = run_tiled(restore_tile, image_tensor(image), tile, margin, multiple)[0]
-    restored = result[:3].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    restored = image_uint8(result[:3])
     flow = result[3:5].permute(1, 2, 0).numpy() if result.shape[0] > 3 else None
     return restored, flow

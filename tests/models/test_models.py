@@ -171,7 +171,7 @@ def test_pretrained_errors(tmp_path) -> None:
         build_backbone(dataclasses.replace(TINY, pretrained=str(path)))
 
 
-@pytest.mark.parametrize("name", ["pff_deblur", "pff_jpeg", "pff_sr"])
+@pytest.mark.parametrize("name", ["pff_deblur", "pff_deblur_softmax", "pff_jpeg", "pff_sr"])
 def test_filter_flow_models_start_near_the_identity(name: str) -> None:
     from components.models.restoration import Denormalize
     model = build(name, dataclasses.replace(TINY, output_stride=32)).eval()
@@ -182,10 +182,20 @@ def test_filter_flow_models_start_near_the_identity(name: str) -> None:
     assert (out["restored"] - Denormalize()(image)).abs().max() < 0.05
 
 
-def test_deblur_filters_are_non_negative_and_sum_to_one() -> None:
-    model = build("pff_deblur", dataclasses.replace(TINY, output_stride=32)).train()
+def test_softmax_filters_are_non_negative_and_sum_to_one() -> None:
+    model = build("pff_deblur_softmax", dataclasses.replace(TINY, output_stride=32)).train()
     filters = model(torch.randn(2, 3, 32, 32))["filters"]
     assert (filters >= 0).all()
+    torch.testing.assert_close(filters.sum(1), torch.ones(2, 32, 32))
+
+
+def test_deblur_filters_sum_to_one_and_may_be_negative() -> None:
+    model = build("pff_deblur", dataclasses.replace(TINY, output_stride=32)).train()
+    with torch.no_grad():   # a trained head: large, signed corrections
+        model.head.weight.normal_(std=1.0)
+        model.head.bias.normal_(std=10.0)
+    filters = model(torch.randn(2, 3, 32, 32))["filters"]
+    assert (filters < 0).any()
     torch.testing.assert_close(filters.sum(1), torch.ones(2, 32, 32))
 
 
