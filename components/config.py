@@ -202,13 +202,24 @@ class DegradeConfig:
 
 @dataclass(frozen=True)
 class ClaimExperiment:
-    model: str                       # the models.<name> section every run starts from
-    losses: tuple[str, ...] = ()     # LossConfig.kind values compared (each retrains the model)
+    """One claim's runs: `model` retrained once per variant of what `vary` names (and per seed).
+
+    vary 'loss': variants are LossConfig.kind values; 'model': variants are models.<name> sections
+    (`model` unused); 'jpeg_quality': variants are degradation.jpeg_quality values ('10', 'mixed').
+    """
+    vary: Literal["loss", "model", "jpeg_quality"] = "loss"
+    model: str = ""
+    variants: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check(self.vary == "model" or bool(self.model), f"model is required when vary is '{self.vary}'")
+        _check(self.vary != "model" or not self.model, "model must be empty when vary is 'model' (the variants are models)")
+        _check(len(set(self.variants)) == len(self.variants), f"variants repeat: {list(self.variants)}")
 
 
 @dataclass(frozen=True)
 class ExperimentsConfig:
-    """Thesis-claim experiments (experiments/dvc.yaml): per claim, each loss trained once per seed."""
+    """Thesis-claim experiments (experiments/dvc.yaml): per claim, each variant trained once per seed."""
     seeds: tuple[int, ...] = (0, 1, 2)
     claims: dict[str, ClaimExperiment] = field(default_factory=dict)   # keyed like report.thesis.CLAIMS
 

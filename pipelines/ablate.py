@@ -1,4 +1,4 @@
-"""ablate: train + evaluate one run of a thesis-claim experiment: the claim's model with one loss, one seed."""
+"""ablate: train + evaluate one run of a thesis-claim experiment: one variant of the claim, one seed."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from components.config import load_params
+from components.config import ClaimExperiment, ModelConfig, Params, load_params
 from components.errors import PixelpredError
 from components.report.thesis import CLAIMS
 from components.storage.local import atomic_directory
@@ -19,10 +19,21 @@ log = logging.getLogger("pixelpred.ablate")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("claim", help="a claim under experiments.claims in params.yaml")
-    parser.add_argument("loss", help="the loss kind to train with (one of the claim's losses)")
+    parser.add_argument("variant", help="one of the claim's variants: a loss kind, a model or a JPEG quality")
     parser.add_argument("--seed", type=int, required=True, help="training seed (weights, data order)")
-    parser.add_argument("--shards", type=Path, required=True, help="prepared shards directory")
+    parser.add_argument("--shards", type=Path, required=True, help="the variant model's dataset directory")
     parser.add_argument("--out", type=Path, required=True, help="writes metrics.json")
+
+
+def variant_model(params: Params, experiment: ClaimExperiment, variant: str) -> tuple[str, ModelConfig]:
+    """The claim's variant -> (model name, its config): the base model with the varied setting replaced."""
+    if experiment.vary == "model":
+        return variant, params.model(variant)
+    base = params.model(experiment.model)
+    if experiment.vary == "loss":
+        return experiment.model, dataclasses.replace(base, loss=dataclasses.replace(base.loss, kind=variant))
+    quality = int(variant) if variant.isdigit() else variant
+    return experiment.model, dataclasses.replace(base, degradation=dataclasses.replace(base.degradation, jpeg_quality=quality))
 
 
 def main(args: argparse.Namespace) -> None:
@@ -30,16 +41,16 @@ def main(args: argparse.Namespace) -> None:
     if args.claim not in CLAIMS:
         raise PixelpredError(f"unknown claim '{args.claim}' (known: {', '.join(CLAIMS)})")
     experiment = params.experiments.claim(args.claim)
-    if args.loss not in experiment.losses:
-        raise PixelpredError(f"loss '{args.loss}' is not among experiments.claims.{args.claim}.losses "
-                             f"({', '.join(experiment.losses) or 'none'})")
-    base = params.model(experiment.model)
-    model = dataclasses.replace(base, loss=dataclasses.replace(base.loss, kind=args.loss),
-                                train=dataclasses.replace(base.train, seed=args.seed))
-    params = dataclasses.replace(params, models={experiment.model: model})
-    trained = train_and_register(experiment.model, params, args.shards, register_as=f"claims-{args.claim}-{args.loss}")
+    if args.variant not in experiment.variants:
+        raise PixelpredError(f"variant '{args.variant}' is not among experiments.claims.{args.claim}.variants "
+                             f"({', '.join(experiment.variants) or 'none'})")
+    name, model = variant_model(params, experiment, args.variant)
+    model = dataclasses.replace(model, train=dataclasses.replace(model.train, seed=args.seed))
+    params = dataclasses.replace(params, models={name: model})
+    trained = train_and_register(name, params, args.shards, register_as=f"claims-{args.claim}-{args.variant}")
     evaluated = evaluate_registered(trained.pointer, params, args.shards)
-    summary = {"claim": args.claim, "model": experiment.model, "loss_kind": args.loss, "seed": args.seed,
-               "metrics": evaluated.metrics, "registered": dataclasses.asdict(trained.pointer)}
+    summary = {"claim": args.claim, "vary": experiment.vary, "variant": args.variant, "model": name, "seed": args.seed,
+               "metrics": evaluated.metrics, "trivial_metrics": evaluated.trivial_metrics,
+               "registered": dataclasses.asdict(trained.pointer)}
     with atomic_directory(args.out) as staging:
         (staging / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 from pathlib import Path
@@ -11,7 +10,7 @@ from PIL import Image
 
 from components.config import load_params
 from components.errors import PixelpredError
-from components.storage.local import atomic_directory
+from components.storage.local import atomic_directory, write_csv
 from components.track.registry import ModelPointer
 from components.train.evaluate import evaluate_registered
 
@@ -41,7 +40,4 @@ def main(args: argparse.Namespace) -> None:
         for name, image in outcome.views.items():
             Image.fromarray(image).save(staging / "plots" / f"{name}.png")
         for name, rows in outcome.plots.items():
-            with open(staging / "plots" / f"{name}.csv", "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+            write_csv(staging / "plots" / f"{name}.csv", rows)

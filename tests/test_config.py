@@ -47,6 +47,11 @@ def test_defaults_fill_missing_sections(tmp_path):
     ("degrade: {test_size: 190}\n", "multiple of sr_scale"),
     ("models: {m: {train: {steps: true}}}\n", "models.m.train.steps: expected int, got bool"),
     ("evaluate: {boundary_mode: slow}\n", "evaluate.boundary_mode"),
+    ("experiments: {claims: {c: {vary: loss, variants: [l1]}}}\n", "model is required when vary is 'loss'"),
+    ("experiments: {claims: {c: {vary: model, model: m, variants: [a]}}}\n", "model must be empty when vary is 'model'"),
+    ("experiments: {claims: {c: {vary: seed, model: m}}}\n", "experiments.claims.c.vary: 'seed' is not one of"),
+    ("experiments: {claims: {c: {model: m, variants: [l1, l1]}}}\n", "variants repeat"),
+    ("experiments: {claims: {c: {model: m, variants: [10]}}}\n", "variants[0]: expected str, got int"),
     ("surprise: 1\n", "unknown key(s) surprise"),
     ("data: [1, 2]\n", "data: expected a mapping"),
 ])

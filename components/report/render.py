@@ -69,7 +69,7 @@ def restoration_section(evaluations: dict[str, dict]) -> list[str]:
 
 def claims_section(claims: dict) -> list[str]:
     """claims.json (experiments pipeline) -> one table per claim with mean ± std over seeds."""
-    lines = ["## Thesis claims 1–3 (loss ablations, mean ± std over seeds)", ""]
+    lines = ["## Thesis claims (SPEC §8; mean ± std over seeds)", ""]
     for claim, result in claims.items():
         source, thesis = CLAIMS[claim].source, CLAIMS[claim].thesis
         metric_names = result["metrics"]

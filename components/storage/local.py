@@ -1,6 +1,7 @@
-"""Local outputs that appear whole or not at all: a failed stage leaves no partial files."""
+"""Local outputs: directories that appear whole or not at all (a failed stage leaves no partial files), CSV tables."""
 from __future__ import annotations
 
+import csv
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,3 +22,11 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         raise
     shutil.rmtree(path, ignore_errors=True)
     staging.rename(path)
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows of equal keys -> a CSV file with a header (DVC plots read these)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

@@ -61,6 +61,20 @@ def test_invalid_loss_kind_for_task(tmp_path, tiny_dataset):
     assert_one_error(result, "loss.kind 'cos_acos' is not valid for task 'depth'")
 
 
+@pytest.mark.parametrize("claim, variant, fragment", [
+    ("jpeg_mixed_quality", "30", "variant '30' is not among experiments.claims.jpeg_mixed_quality.variants (10, mixed)"),
+    ("mixed_feelings", "10", "unknown claim 'mixed_feelings'"),
+])
+def test_ablate_rejects_unknown_claims_and_variants(tmp_path, tiny_dataset, claim, variant, fragment):
+    params = copy.deepcopy(TINY_PARAMS)
+    params["experiments"] = {"claims": {"jpeg_mixed_quality": {"vary": "jpeg_quality", "model": "pff_jpeg",
+                                                                "variants": ["10", "mixed"]}}}
+    result = run_stage(tmp_path, params, "ablate", claim, variant, "--seed", "0", "--shards", str(tiny_dataset),
+                       "--out", "out")
+    assert_one_error(result, fragment)
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_shards(tmp_path):
     result = run_stage(tmp_path, TINY_PARAMS, "train", "seg_baseline", "--shards", "no/shards", "--out", "out")
     assert_one_error(result, "no prepared dataset at no/shards")

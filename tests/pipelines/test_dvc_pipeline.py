@@ -45,9 +45,13 @@ def project(tmp_path_factory) -> Path:
     params = copy.deepcopy(TINY_PARAMS)
     params["models"] = {name: params["models"][name] for name in MODELS}
     params["experiments"] = {"seeds": [0], "claims": {
-        "depth_loss": {"model": "depth_baseline", "losses": ["l1_l2", "l1"]},
-        "normal_loss": {"model": "normal_baseline", "losses": []},        # an empty matrix: no stages
-        "boundary_loss": {"model": "boundary_baseline", "losses": []}}}
+        "depth_loss": {"vary": "loss", "model": "depth_baseline", "variants": ["l1_l2", "l1"]},
+        "normal_loss": {"vary": "loss", "model": "normal_baseline", "variants": []},   # an empty matrix: no stages
+        "boundary_loss": {"vary": "loss", "model": "boundary_baseline", "variants": []},
+        "pff_vs_cnn_deblur": {"vary": "model", "variants": []},
+        "pff_vs_cnn_jpeg": {"vary": "model", "variants": ["pff_jpeg"]},
+        "pff_vs_cnn_sr": {"vary": "model", "variants": []},
+        "jpeg_mixed_quality": {"vary": "jpeg_quality", "model": "pff_jpeg", "variants": ["10"]}}}
     write_params(workdir, params)
     dvc(workdir, "init", "--no-scm", "-q")
     return workdir
@@ -110,21 +114,34 @@ def test_a_clone_without_weights_or_registry_retrains(project, tmp_path):
 def test_claims_experiments_pipeline(project):
     output = dvc(project, "repro", "experiments/dvc.yaml")
     assert {"experiments/dvc.yaml:ablate_depth_loss@l1_l2-0", "experiments/dvc.yaml:ablate_depth_loss@l1-0",
+            "experiments/dvc.yaml:ablate_pff_vs_cnn_jpeg@pff_jpeg-0", "experiments/dvc.yaml:ablate_jpeg_mixed_quality@10-0",
             "experiments/dvc.yaml:claims", "experiments/dvc.yaml:report"} <= ran_stages(output)
     claims = yaml.safe_load((project / "results" / "claims.json").read_text())
     depth = claims["depth_loss"]
-    assert depth["seeds"] == [0] and set(depth["variants"]) == {"l1_l2", "l1"}
+    assert depth["seeds"] == [0] and set(depth["variants"]) == {"l1_l2", "l1", "trivial"}
     assert isinstance(depth["holds"], bool) and depth["verdict"].startswith("delta1: l1_l2")
+    # A model claim: the variant is a model trained on the restoration data, beside the degraded input.
+    jpeg = claims["pff_vs_cnn_jpeg"]
+    assert set(jpeg["variants"]) == {"pff_jpeg", "trivial"} and "psnr_q10" in jpeg["variants"]["trivial"]
+    # A JPEG-quality claim: trained on QF 10 only, scored at every QF; its curves feed the Fig 6.4 plots.
+    run = json.loads((project / "results/claims/jpeg_mixed_quality-10-s0/metrics.json").read_text())
+    assert run["registered"]["name"] == "claims-jpeg_mixed_quality-10" and run["model"] == "pff_jpeg"
+    curves = (project / "results/claims_plots/jpeg_mixed_quality_by_quality.csv").read_text().splitlines()
+    assert curves[0].startswith("quality,psnr_10,ssim_10") and len(curves) == 4     # QF 10, 20, 40
     page = (project / "results" / "report_with_claims.md").read_text()
-    assert "Thesis claims 1–3" in page and "| l1 |" in page
+    assert "Thesis claims" in page and "| l1 |" in page and "| pff_jpeg |" in page
     run = json.loads((project / "results/claims/depth_loss-l1-s0/metrics.json").read_text())
-    assert run["registered"]["name"] == "claims-depth_loss-l1" and run["loss_kind"] == "l1"
+    assert run["registered"]["name"] == "claims-depth_loss-l1" and run["variant"] == "l1"
 
-    # Each claim's runs depend on their own model's params only.
+    # Each claim's runs depend on their own models' params only.
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"]["seg_baseline"]["train"]["steps"] = 5
     write_params(project, params)
-    assert "ablate_depth_loss" not in dvc(project, "status", "experiments/dvc.yaml")
+    status = dvc(project, "status", "experiments/dvc.yaml")
+    assert "ablate_depth_loss" not in status and "ablate_pff_vs_cnn_jpeg" not in status
     params["models"]["depth_baseline"]["train"]["steps"] = 7
+    params["models"]["pff_jpeg"]["train"]["steps"] = 7
     write_params(project, params)
-    assert "ablate_depth_loss@l1-0" in dvc(project, "status", "experiments/dvc.yaml")
+    status = dvc(project, "status", "experiments/dvc.yaml")
+    assert all(f"{stage}" in status for stage in ("ablate_depth_loss@l1-0", "ablate_pff_vs_cnn_jpeg@pff_jpeg-0",
+                                                   "ablate_jpeg_mixed_quality@10-0"))

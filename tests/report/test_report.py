@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from components.report.claims import summarize_claims
+from components.report.claims import quality_curves, summarize_claims
 from components.report.render import render_report
 from components.report.thesis import passes
 
@@ -37,8 +37,8 @@ def test_report_lists_model_trivial_and_thesis_side_by_side():
     assert "trivial: majority_class" in page and "PASS" in page and "real-data numbers" in page
 
 
-def run(claim, kind, seed, **metrics):
-    return {"claim": claim, "loss_kind": kind, "seed": seed, "metrics": metrics}
+def run(claim, variant, seed, **metrics):
+    return {"claim": claim, "variant": variant, "seed": seed, "metrics": metrics}
 
 
 def test_claims_mean_std_and_verdict():
@@ -62,6 +62,31 @@ def test_claim_with_lower_is_better_rival_only_uses_listed_rivals():
     assert result["holds"] is True and "cos 0.350" in result["verdict"]
     page = render_report({}, {"normal_loss": result})
     assert "0.400 ± 0.000" in page and "0.338" in page      # ours and the thesis's Table 2.6
+
+
+def test_restoration_claim_needs_the_winner_to_beat_the_rival_and_the_degraded_input():
+    def sr_run(variant, seed, psnr, degraded):
+        return {**run("pff_vs_cnn_sr", variant, seed, psnr=psnr, ssim=0.8), "trivial_metrics": {"psnr": degraded, "ssim": 0.7}}
+    runs = [sr_run("pff_sr", 0, 27.3, 26.7), sr_run("pff_sr", 1, 27.1, 26.7), sr_run("cnn_sr", 0, 20.0, 26.7)]
+    result = summarize_claims(runs)["pff_vs_cnn_sr"]
+    assert result["variants"]["trivial"]["psnr"]["mean"] == pytest.approx(26.7)
+    assert result["holds"] is True and "trivial 26.700" in result["verdict"]
+    runs = [sr_run("pff_sr", 0, 26.5, 26.7), sr_run("cnn_sr", 0, 20.0, 26.7)]     # beats the CNN, not the input
+    assert summarize_claims(runs)["pff_vs_cnn_sr"]["holds"] is False
+
+
+def test_mixed_quality_claim_compares_at_each_rivals_quality_within_tolerance():
+    def jpeg_run(variant, q10, q20, q40):
+        return run("jpeg_mixed_quality", variant, 0, psnr=(q10 + q20 + q40) / 3, psnr_q10=q10, psnr_q20=q20,
+                   psnr_q40=q40, ssim_q10=0.8, ssim_q20=0.85, ssim_q40=0.9)
+    specific = [jpeg_run("10", 30.0, 31.0, 32.0), jpeg_run("20", 29.5, 32.5, 33.5), jpeg_run("40", 29.0, 32.0, 35.0)]
+    result = summarize_claims([*specific, jpeg_run("mixed", 29.9, 32.4, 34.85)])["jpeg_mixed_quality"]
+    assert result["holds"] is True                      # 0.1, 0.1, 0.15 dB behind: within 0.2 dB
+    assert "psnr_q10: mixed 29.900 vs 10 30.000" in result["verdict"] and "psnr_q40: mixed" in result["verdict"]
+    assert summarize_claims([*specific, jpeg_run("mixed", 29.9, 32.4, 34.7)])["jpeg_mixed_quality"]["holds"] is False
+    curves = quality_curves({"jpeg_mixed_quality": result})["jpeg_mixed_quality"]
+    assert [row["quality"] for row in curves] == [10, 20, 40]
+    assert curves[1]["psnr_20"] == pytest.approx(32.5) and curves[2]["ssim_mixed"] == pytest.approx(0.9)
 
 
 def test_restoration_tables_follow_the_thesis_layout():
