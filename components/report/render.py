@@ -80,7 +80,7 @@ def claims_section(claims: dict) -> list[str]:
                   + " | " + " | ".join(f"{m} (thesis: {source})" for m in metric_names) + " |",
                   "|---|" + "---|" * (2 * len(metric_names))]
         for variant, stats in result["variants"].items():
-            ours = " | ".join(f"{stats[m]['mean']:.3f} ± {stats[m]['std']:.3f}" for m in metric_names)
+            ours = " | ".join(f"{stats[m]['mean']:.3f} ± {stats[m]['std']:.3f}" if m in stats else "—" for m in metric_names)
             theirs = " | ".join(_fmt(thesis.get(variant, {}).get(m)) for m in metric_names)
             lines.append(f"| {variant} | {ours} | {theirs} |")
         lines.append("")
