@@ -61,8 +61,9 @@ def summarize_claims(runs: list[dict]) -> dict[str, dict]:
     for claim_name, by_variant in grouped.items():
         claim = CLAIMS[claim_name]
         variants = {variant: mean_std(rs, "metrics") for variant, rs in sorted(by_variant.items())}
-        if all("trivial_metrics" in r for r in by_variant.get(claim.winner, [{}])):
-            variants[TRIVIAL] = mean_std(by_variant[claim.winner], "trivial_metrics")
+        winner_runs = by_variant.get(claim.winner, [])
+        if winner_runs and all("trivial_metrics" in r for r in winner_runs):
+            variants[TRIVIAL] = mean_std(winner_runs, "trivial_metrics")
         holds, why = verdict(claim, variants)
         seeds = sorted({r["seed"] for rs in by_variant.values() for r in rs})
         out[claim_name] = {"statement": claim.statement, "seeds": seeds, "metrics": list(claim.shown),
@@ -77,7 +78,8 @@ def quality_curves(claims: dict[str, dict]) -> dict[str, list[dict]]:
     """
     curves = {}
     for name, result in claims.items():
-        qualities = sorted({int(m[6:]) for stats in result["variants"].values() for m in stats if re.fullmatch(r"psnr_q\d+", m)})
+        qualities = sorted({int(match[1]) for stats in result["variants"].values() for m in stats
+                            if (match := re.fullmatch(r"psnr_q(\d+)", m))})
         if not qualities:
             continue
         curves[name] = [{"quality": q, **{f"{kind}_{variant}": stats[f"{kind}_q{q}"]["mean"]

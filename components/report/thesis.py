@@ -46,7 +46,7 @@ class Claim:
 
 
 def _pff_vs_cnn(task: str, table: str, metric: str, shown: tuple[str, ...]) -> Claim:
-    thesis = {name: values for name, (_, values) in THESIS_NUMBERS.items() if name in (f"pff_{task}", f"cnn_{task}")}
+    thesis = {name: THESIS_NUMBERS[name][1] for name in (f"pff_{task}", f"cnn_{task}") if name in THESIS_NUMBERS}
     return Claim(f"PFF beats the direct-regression CNN and the degraded input ({table})", metric, True,
                  f"pff_{task}", (f"cnn_{task}",), shown, THESIS_NUMBERS[f"pff_{task}"][0], thesis, beats_trivial=True)
 
