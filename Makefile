@@ -22,17 +22,18 @@ $(STAMP): constraints.txt pyproject.toml
 	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
 	rm -f $(VENV)/.installed-* && touch $@
 
+# One local Ray cluster for all the training stages of a repro (`pixelpred cluster`); plain `dvc repro` works too.
 repro: $(STAMP)
-	$(BIN)/dvc repro
+	$(BIN)/pixelpred cluster -- $(BIN)/dvc repro
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 experiments: $(STAMP)
-	$(BIN)/dvc repro experiments/dvc.yaml
+	$(BIN)/pixelpred cluster -- $(BIN)/dvc repro experiments/dvc.yaml
 
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)
+	$(BIN)/pixelpred ui
 
 clean:
 	rm -rf .ray results data mlflow

@@ -14,7 +14,7 @@ import sys
 
 from components.errors import PixelpredError
 
-STAGES = ("download", "prepare", "degrade", "train", "evaluate", "report", "ablate", "claims", "restore")
+STAGES = ("download", "prepare", "degrade", "train", "evaluate", "report", "ablate", "claims", "restore", "ui", "cluster")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,11 +14,16 @@ import urllib.request
 from pathlib import Path
 
 import mlflow
+from mlflow import MlflowClient
 
 from components.config import TrackingConfig
 from components.errors import PixelpredError
 
 log = logging.getLogger(__name__)
+
+# MLflow 3's UI picks its layout per experiment from this tag; without it, an experiment with few runs may be
+# shown as a GenAI one (traces, prompts) instead of the model-training view (runs, metrics, models).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def resolve_tracking_uri(config: TrackingConfig, root: Path) -> str:
@@ -60,6 +65,14 @@ def connect(config: TrackingConfig, root: Path) -> str:
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(config.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    return mlflow.create_experiment(config.experiment, artifact_location=default_artifact_location(config, uri))
+    if experiment is None:
+        return mlflow.create_experiment(config.experiment, artifact_location=default_artifact_location(config, uri),
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:     # a store made before the tag existed
+        MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return experiment.experiment_id
+
+
+def run_tags(stage: str, model: str, registered_name: str, task: str, dataset: str) -> dict[str, str]:
+    """Tags shared by a model's train and evaluate runs: the UI groups runs by `registered_model`."""
+    return {"stage": stage, "model": model, "registered_model": registered_name, "task": task, "dataset": dataset}

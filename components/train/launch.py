@@ -29,14 +29,16 @@ from components.data.shards import shard_paths
 from components.errors import PixelpredError
 from components.models import create_model, model_task
 from components.tasks import get_task
+from components.track.datasets import split_dataset
 from components.track.registry import ModelPointer, register_model
-from components.track.tracking import connect, resolve_tracking_uri
+from components.track.tracking import connect, resolve_tracking_uri, run_tags
 from components.train.loop import CHECKPOINT_FILE, TrainJob, train_loop_per_worker
 
 log = logging.getLogger(__name__)
 
 # Unix socket paths under Ray's temp dir must stay short (~107 bytes).
 _MAX_RAY_TMP_LEN = 40
+HEALTH_CHECK_INTERVAL_ENV, HEALTH_CHECK_INTERVAL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,9 @@ def ray_session(config: RayConfig, root: Path) -> Iterator[None]:
         ray.init(address=address, log_to_driver=True)
     else:
         # The dashboard serves the state API that Ray Train's placement-group cleaner polls (without it,
-        # a warning a second); loopback only, as nothing outside this machine should drive it.
-        ray.init(dashboard_host="127.0.0.1", _temp_dir=ray_temp_dir(root), log_to_driver=True)
+        # a warning a second). Loopback only, dashboard and cluster alike: nothing outside this machine should drive it.
+        ray.init(dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1", _temp_dir=ray_temp_dir(root),
+                 log_to_driver=True)
     try:
         yield
     finally:
@@ -96,10 +99,13 @@ def train_and_register(name: str, params: Params, shards_dir: Path, register_as:
     shard_paths(shards_dir, "val")                      # fail now, not inside a worker
     experiment_id = connect(params.tracking, params.root)
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train@{name}") as run:
-        mlflow.set_tags({"stage": "train", "model": name, "task": task.name, "dataset": info.source})
+    registered_name = register_as or name
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train@{registered_name}") as run:
+        mlflow.set_tags(run_tags("train", name, registered_name, task.name, info.source))
         mlflow.log_params({**flatten(to_dict(model_cfg), f"{name}."), **flatten(to_dict(params.ray), "ray."),
                            "data.source": info.source, "data.train_size": info.split_sizes["train"]})
+        for split, context in (("train", "training"), ("val", "validation")):
+            mlflow.log_input(split_dataset(shards_dir, split, info.source), context=context)
     job = TrainJob(model_name=name, task=task.name, model=model_cfg, info=info, train_shards=train_shards,
                    val_dir=str(shards_dir), tracking_uri=resolve_tracking_uri(params.tracking, params.root),
                    run_id=run.info.run_id, evaluate=params.evaluate, system_metrics=params.tracking.system_metrics,
@@ -121,7 +127,7 @@ def train_and_register(name: str, params: Params, shards_dir: Path, register_as:
     model.load_state_dict(state["model"])
     model_config = {"model": name, "task": task.name, "class_names": list(info.class_names),
                     "model_kwargs": model_kwargs, **to_dict(model_cfg)}
-    pointer = register_model(model, name, register_as or name, run.info.run_id, params.tracking.alias, model_config)
+    pointer = register_model(model, name, registered_name, run.info.run_id, params.tracking.alias, model_config)
     timings["register_s"] = time.perf_counter() - tic
     log.info("registered %s version %s (run %s)", pointer.name, pointer.version, pointer.run_id)
     curve = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")
@@ -130,13 +136,27 @@ def train_and_register(name: str, params: Params, shards_dir: Path, register_as:
                         metrics={k: float(v) for k, v in result.metrics.items()}, history=history)
 
 
+def worker_cpus(config: RayConfig) -> float:
+    """CPUs each Ray Train worker asks for: `ray.cpus_per_worker`, or (0) the cluster's CPUs shared among the
+    workers, at most one node's worth, so that a stage uses every core of the machine it runs on."""
+    if config.cpus_per_worker:
+        return config.cpus_per_worker
+    nodes = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
+    return max(1.0, min(max(nodes, default=1.0), sum(nodes) // config.num_workers))
+
+
 def fit(job: TrainJob, config: RayConfig, root: Path):
     """Run the worker loop on `config.num_workers` Ray Train workers -> ray.train.Result."""
+    cpus = worker_cpus(config)
+    log.info("%d Ray Train worker(s) x %g CPU%s", config.num_workers, cpus, ", 1 GPU each" if config.use_gpu else "")
+    # The Train controller polls its workers this often, and a report or the end of training waits for the next
+    # poll: Ray's default of 2 s added ~2 s per report and per run here. Ray hands the variable to the controller.
+    os.environ.setdefault(HEALTH_CHECK_INTERVAL_ENV, HEALTH_CHECK_INTERVAL_S)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": job},
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
-                                     resources_per_worker={"CPU": config.cpus_per_worker}),
+                                     resources_per_worker={"CPU": cpus}),
         run_config=RunConfig(
             name=f"{job.model_name}-{job.run_id[:8]}",
             storage_path=storage_path(config, root),
