@@ -149,9 +149,14 @@ def encode_sample(key: str, sample: dict[str, Any]) -> dict[str, bytes]:
 
 
 def decode_sample(raw: dict[str, Any], required: Collection[str] = ()) -> dict[str, Any]:
-    """Webdataset dict {suffix: bytes} -> sample dict with "__key__"; CorruptSampleError if unusable."""
+    """Webdataset dict {suffix: bytes} -> sample dict with "__key__"; CorruptSampleError if unusable.
+
+    With `required` fields, only those (and meta) are decoded: a reader pays for the fields it uses,
+    and a sample stays usable when a field it does not need is damaged.
+    """
     key = raw.get("__key__", "?")
     where = f"sample {key!r}" + (f" in {raw['__url__']}" if "__url__" in raw else "")
+    wanted = {*required, "meta"} if required else None
     sample: dict[str, Any] = {"__key__": key}
     for suffix, data in raw.items():
         if suffix.startswith("__"):
@@ -159,6 +164,8 @@ def decode_sample(raw: dict[str, Any], required: Collection[str] = ()) -> dict[s
         name = _FIELD_BY_SUFFIX.get(suffix)
         if name is None:
             raise CorruptSampleError(f"{where}: unknown member suffix {suffix!r}")
+        if wanted is not None and name not in wanted:
+            continue
         try:
             sample[name] = FIELDS[name].decode(data)
         except Exception as exn:  # any decoder failure means these bytes are unusable

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import zipfile
 from abc import ABC, abstractmethod
 from multiprocessing import Pool
@@ -51,7 +52,7 @@ class SynthSource(Source):
                 for index in range(getattr(config.splits, split))]
         for split in SPLITS:
             (raw_dir / split).mkdir(parents=True, exist_ok=True)
-        with Pool(config.processes) as pool:
+        with Pool(config.processes or os.cpu_count()) as pool:
             for split, key, payload in tqdm(pool.imap(_render_job, jobs, chunksize=8), total=len(jobs),
                                             desc="render synth", unit="view"):
                 (raw_dir / split / f"{key}.npz").write_bytes(payload)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from components.errors import PixelpredError
+from components.ops import squared_length, unit_vectors
 
 DEPTH_LOSS_KINDS = ("l1_l2", "l1", "l2")            # Table 2.5: L1+L2 (thesis), L1 only, L2 only
 NORMAL_LOSS_KINDS = ("cos_acos", "cos", "acos")     # Table 2.6: cos + lam*acos (thesis), cos only, acos only
@@ -78,8 +79,8 @@ def normal_loss(normal_pred: Tensor, normal_gt: Tensor, kind: str = "cos_acos", 
     The cosine is clamped to [-1 + eps, 1 - eps] inside acos so its gradient stays finite at a perfect fit.
     """
     _check_kind(kind, NORMAL_LOSS_KINDS, "normal")
-    valid = normal_gt.norm(dim=1) > 0  # N x H x W
-    cosine = (normal_pred * F.normalize(normal_gt, dim=1)).sum(dim=1)  # N x H x W
+    valid = squared_length(normal_gt)[:, 0] > 0  # N x H x W
+    cosine = (normal_pred * unit_vectors(normal_gt)).sum(dim=1)  # N x H x W
     cos_term = _masked_mean(-cosine, valid)
     if kind == "cos":
         return cos_term

@@ -7,12 +7,12 @@ normalised by the caller.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from components.config import BackboneConfig
 from components.models.decoder import DenseTrunk, UpsampleHead
 from components.models.registry import register_model
+from components.ops import unit_vectors
 
 NORMAL_EPS = 1e-6  # floor on the norm in the final L2 normalisation (a zero vector stays zero, no NaN)
 
@@ -35,7 +35,7 @@ class DenseBaseline(nn.Module):
         dense, _ = self.trunk(image)
         prediction = self.head(dense, image.shape[-2:])
         if self.unit_norm:
-            prediction = F.normalize(prediction, dim=1, eps=NORMAL_EPS)
+            prediction = unit_vectors(prediction, dim=1, eps=NORMAL_EPS)
         return {self.output_key: prediction}
 
 

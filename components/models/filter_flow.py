@@ -90,7 +90,9 @@ def apply_filter_flow(image: Tensor, filters: Tensor) -> Tensor:
     # The in-place accumulation needs one dtype (e.g. fp16 filters from autocast on an fp32 image); .to is a no-op
     # when they already agree, and differentiable otherwise.
     dtype = torch.promote_types(image.dtype, filters.dtype)
-    return _FilterFlow.apply(image.to(dtype), filters.to(dtype))
+    # Each offset's multiply-add reads one filter channel and a shifted window of every colour channel:
+    # fast when both are channel-major (a channels-last input would make every read strided).
+    return _FilterFlow.apply(image.to(dtype).contiguous(), filters.to(dtype).contiguous())
 
 
 def unfold_filter_flow(image: Tensor, filters: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def finite_on_all_ranks(value: torch.Tensor) -> bool:
     return bool(finite.item())
 
 
-def batches(job: TrainJob, seed: int):
+def batches(job: TrainJob, seed: int) -> Iterator[dict[str, torch.Tensor]]:
     """Infinite stream of collated training batches for this rank."""
     rng = np.random.default_rng(seed)
     task = get_task(job.task)
@@ -176,7 +177,7 @@ def validate(job: TrainJob, model: torch.nn.Module, task: Task, samples: list[di
     module = model.module if hasattr(model, "module") else model
     predictions = predict(module, task, samples, batch_size=job.evaluate.batch_size)
     fast = EvaluateConfig(batch_size=job.evaluate.batch_size, boundary_mode="fast",
-                          boundary_thresholds=min(job.evaluate.boundary_thresholds, 25))
+                          boundary_thresholds=min(job.evaluate.boundary_thresholds, 25), processes=1)
     metrics, _ = score(task, predictions, samples, fast, job.info)
     val = {f"val/{k}": float(v) for k, v in metrics.items() if np.isscalar(v)}
     mlflow.log_metrics(val, step=step)

@@ -172,3 +172,12 @@ def test_decode_checks_required_fields_and_unknown_members():
     with pytest.raises(CorruptSampleError, match="unknown member suffix 'txt'"):
         decode_sample(raw)
     assert issubclass(CorruptSampleError, PixelpredError)
+
+
+def test_decode_reads_only_the_required_fields():
+    raw = encode_sample("k3", full_sample())
+    raw["depth.npy"] = b"not an npy file"            # damaged, but not needed by this reader
+    sample = decode_sample(raw, required=("rgb", "seg"))
+    assert set(sample) == {"__key__", "rgb", "seg", "meta"}
+    with pytest.raises(CorruptSampleError, match="field 'depth'"):
+        decode_sample(raw, required=("rgb", "depth"))

@@ -199,6 +199,43 @@ def test_deblur_filters_sum_to_one_and_may_be_negative() -> None:
     torch.testing.assert_close(filters.sum(1), torch.ones(2, 32, 32))
 
 
+@pytest.mark.parametrize("name, project", [("pff_deblur", True), ("pff_jpeg", False)])
+def test_filters_equal_the_head_output_projected_and_scaled(name: str, project: bool) -> None:
+    """The constraint is applied to the head's weights; the filters must equal the direct formula
+    identity + (raw - mean over taps) / k^2 (sum_to_one) or identity + raw / k^2 (free) on the head's output."""
+    model = build(name, dataclasses.replace(TINY, output_stride=32)).eval()
+    with torch.no_grad():
+        model.head.weight.normal_(std=1.0)
+        model.head.bias.normal_(std=3.0)
+        dense, _ = model.trunk(torch.randn(2, 3, 32, 40))
+        raw = model.head(dense)
+        if project:
+            raw = raw - raw.mean(1, keepdim=True)
+        identity = torch.zeros(1, 289, 1, 1)
+        identity[0, 144] = 1.0
+        torch.testing.assert_close(model.predict_filters(dense), identity + raw / 289, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cnn_residual_deblur", "cnn_residual_jpeg", "cnn_residual_sr"])
+def test_residual_cnns_start_near_the_identity_and_learn_a_correction(name: str) -> None:
+    from components.models.restoration import Denormalize
+    model = build(name, dataclasses.replace(TINY, output_stride=32)).train()
+    image = torch.randn(2, 3, 32, 40)
+    out = model(image)["restored"]
+    assert (out - Denormalize()(image)).abs().max() < 0.05
+    out.sum().backward()     # the correction's head and the trunk behind it both get gradient
+    assert model.head.weight.grad.abs().sum() > 0 and model.trunk.encoder.conv1.weight.grad.abs().sum() > 0
+
+
+def test_the_direct_cnn_regresses_the_image_itself() -> None:
+    model = build("cnn_jpeg", dataclasses.replace(TINY, output_stride=32)).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.fill_(0.25)
+        out = model(torch.randn(1, 3, 32, 32))["restored"]
+    torch.testing.assert_close(out, torch.full_like(out, 0.25))
+
+
 def test_unknown_model_name_lists_known_models() -> None:
     with pytest.raises(PixelpredError, match="seg_baseline"):
         create_model("seg_baselin", TINY)
