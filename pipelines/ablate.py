@@ -9,6 +9,7 @@ from pathlib import Path
 
 from components.config import ClaimExperiment, ModelConfig, Params, load_params
 from components.errors import PixelpredError
+from components.models import model_task
 from components.report.thesis import CLAIMS
 from components.storage.local import atomic_directory
 from components.train.evaluate import evaluate_registered
@@ -19,17 +20,20 @@ log = logging.getLogger("pixelpred.ablate")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("claim", help="a claim under experiments.claims in params.yaml")
-    parser.add_argument("variant", help="one of the claim's variants: a loss kind, a model or a JPEG quality")
+    parser.add_argument("variant", help="one of the claim's variants: a loss kind, a registered model or a JPEG quality")
     parser.add_argument("--seed", type=int, required=True, help="training seed (weights, data order)")
     parser.add_argument("--shards", type=Path, required=True, help="the variant model's dataset directory")
     parser.add_argument("--out", type=Path, required=True, help="writes metrics.json")
 
 
 def variant_model(params: Params, experiment: ClaimExperiment, variant: str) -> tuple[str, ModelConfig]:
-    """The claim's variant -> (model name, its config): the base model with the varied setting replaced."""
-    if experiment.vary == "model":
-        return variant, params.model(variant)
+    """The claim's variant -> (model name, its config): the base model's settings with the varied one replaced."""
     base = params.model(experiment.model)
+    if experiment.vary == "architecture":
+        if model_task(variant) != model_task(experiment.model):
+            raise PixelpredError(f"variant '{variant}' is a {model_task(variant)} model; the claim trains with "
+                                 f"models.{experiment.model}, a {model_task(experiment.model)} model")
+        return variant, base
     if experiment.vary == "loss":
         return experiment.model, dataclasses.replace(base, loss=dataclasses.replace(base.loss, kind=variant))
     quality = int(variant) if variant.isdigit() else variant
@@ -50,7 +54,7 @@ def main(args: argparse.Namespace) -> None:
     trained = train_and_register(name, params, args.shards, register_as=f"claims-{args.claim}-{args.variant}")
     evaluated = evaluate_registered(trained.pointer, params, args.shards)
     summary = {"claim": args.claim, "vary": experiment.vary, "variant": args.variant, "model": name, "seed": args.seed,
-               "metrics": evaluated.metrics, "trivial_metrics": evaluated.trivial_metrics,
+               "metrics": evaluated.metrics, "trivial_metrics": evaluated.trivial_metrics, "shifted": evaluated.shifted,
                "registered": dataclasses.asdict(trained.pointer)}
     with atomic_directory(args.out) as staging:
         (staging / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -32,8 +32,10 @@ def main(args: argparse.Namespace) -> None:
     outcome = evaluate_registered(pointer, params, args.shards)
     with atomic_directory(args.out) as staging:
         summary = {"task": outcome.task, "model": outcome.metrics, "trivial": {"name": outcome.trivial_name, **outcome.trivial_metrics},
+                   "shifted": outcome.shifted,
                    "registered": {"name": pointer.name, "version": pointer.version, "run_id": pointer.run_id},
-                   "evaluation_run_id": outcome.run_id, "skipped_samples": outcome.skipped_samples}
+                   "evaluation_run_id": outcome.run_id, "skipped_samples": outcome.skipped_samples,
+                   **{f"time/{k}": v for k, v in outcome.timings.items()}}
         (staging / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         (staging / "plots").mkdir()
         Image.fromarray(outcome.panel).save(staging / "plots" / "panel.png")

@@ -3,9 +3,12 @@
 Splits: `train` (clean `gt` tiles of the train photos and synth train renders; training crops
 patches and degrades them on the fly), `val` (clean synth val renders; validation degrades
 them deterministically) and one fixed test set per task, `deblur`, `jpeg` (one per quality) and
-`sr`: the test photos centre-cropped to test_size², with a stored `lq` and its parameters.
+`sr`: the test photos centre-cropped to test_size², with a stored `lq` and its parameters. Then
+one shifted test set per task, from another generator than training's (meta `shifted: true`):
+`deblur_shake` (uniform camera-shake blur), `jpeg_shift` (other quality / chroma subsampling
+pairs) and `sr_box` (box-averaged low-resolution image).
 
-Every test sample draws from its own Generator seeded by (seed, crc32 of the photo name, task),
+Every test sample draws from its own Generator seeded by (seed, crc32 of the photo name, split),
 so a sample depends on nothing else: not on the photo lists' order nor on the other samples.
 """
 from __future__ import annotations
@@ -20,13 +23,15 @@ import numpy as np
 
 from components.config import DegradeConfig
 from components.data.dataset import DatasetInfo
-from components.data.degradations import degrade
+from components.data.degradations import degrade, jpeg, resampled_sr, shake_blur
 from components.data.photos import check_photos, load_photo
 from components.data.shards import CorruptCounter, iterate_samples, shard_paths
 from components.errors import PixelpredError
 
 TASKS = ("deblur", "jpeg", "sr")
-SPLITS = ("train", "val", *TASKS)
+SHIFTED_SPLITS = {"deblur_shake": "deblur", "jpeg_shift": "jpeg", "sr_box": "sr"}   # shifted test split -> its task
+FIXED_SPLITS = (*TASKS, *SHIFTED_SPLITS)   # sample_rng's stream index: appending keeps the older streams
+SPLITS = ("train", "val", *FIXED_SPLITS)
 MIN_SIDE = 32       # a training image with a shorter side is dropped: too small for useful crops
 FLAT_RANGE = 8      # a tile whose values span less than this is dropped (retina's black corners)
 
@@ -101,9 +106,9 @@ def val_samples(config: DegradeConfig, synth_dir: Path, counter: CorruptCounter)
                                                   "scene": render["meta"].get("scene")}}
 
 
-def sample_rng(seed: int, photo: str, task: str) -> np.random.Generator:
-    """(seed, photo name, task) -> the Generator of that one test sample."""
-    return np.random.default_rng([seed, zlib.crc32(photo.encode()), TASKS.index(task)])
+def sample_rng(seed: int, photo: str, split: str) -> np.random.Generator:
+    """(seed, photo name, fixed test split: a task or a shifted split) -> the Generator of that one test sample."""
+    return np.random.default_rng([seed, zlib.crc32(photo.encode()), FIXED_SPLITS.index(split)])
 
 
 def fixed_samples(config: DegradeConfig, task: str) -> Iterator[tuple[str, dict]]:
@@ -123,6 +128,45 @@ def fixed_samples(config: DegradeConfig, task: str) -> Iterator[tuple[str, dict]
             yield key, {"gt": gt, "lq": lq, "meta": meta}
 
 
+Variant = tuple[str, np.ndarray, dict]    # (key suffix, lq, degradation params) of one sample of a photo
+
+
+def _shake_variants(gt: np.ndarray, rng: np.random.Generator, config: DegradeConfig) -> list[Variant]:
+    """Test crop -> its one camera-shake sample (draws the trajectory's seed)."""
+    return [("", *shake_blur(gt, rng, config.shifted))]
+
+
+def _jpeg_variants(gt: np.ndarray, rng: np.random.Generator, config: DegradeConfig) -> list[Variant]:
+    """Test crop -> one sample per (quality, subsampling) pair; draws nothing."""
+    return [(f"/q{quality:03d}_{subsampling.replace(':', '')}", jpeg(gt, quality, subsampling),
+             {"task": "jpeg", "quality": quality, "subsampling": subsampling})
+            for quality, subsampling in config.shifted.jpeg]
+
+
+def _sr_variants(gt: np.ndarray, rng: np.random.Generator, config: DegradeConfig) -> list[Variant]:
+    """Test crop -> its one sample at the trained scale, made by the shifted downsampler; draws nothing."""
+    scale, downsampler = config.degradation.sr_scale, config.shifted.sr_downsampler
+    lq = resampled_sr(gt, scale, downsampler)
+    return [("", lq, {"task": "sr", "scale": scale, "downsampler": downsampler, "size": list(lq.shape[:2])})]
+
+
+_SHIFTED_VARIANTS = {"deblur_shake": _shake_variants, "jpeg_shift": _jpeg_variants, "sr_box": _sr_variants}
+
+
+def shifted_samples(config: DegradeConfig, split: str) -> Iterator[tuple[str, dict]]:
+    """Test photos -> (key, {gt, lq: test_size² uint8, meta with the params and shifted: true}) for a shifted split.
+
+    jpeg_shift gives one sample per photo per (quality, subsampling) in shifted.jpeg, keyed
+    <photo>/q<quality>_<subsampling without colons>, e.g. camera/q010_444.
+    """
+    for name in config.test_photos:
+        origin, gt = centre_crop(load_photo(name), config.test_size)
+        for suffix, lq, params in _SHIFTED_VARIANTS[split](gt, sample_rng(config.seed, name, split), config):
+            meta = {"source": "skimage", "photo": name, "task": SHIFTED_SPLITS[split], "origin": list(origin),
+                    "degradation": params, "shifted": True}
+            yield name + suffix, {"gt": gt, "lq": lq, "meta": meta}
+
+
 def split_samples(split: str, config: DegradeConfig, synth_dir: Path,
                   counter: CorruptCounter) -> Iterator[tuple[str, dict]]:
     """Split name in SPLITS -> its (key, sample) pairs; corrupt synth renders are skipped and counted."""
@@ -132,4 +176,6 @@ def split_samples(split: str, config: DegradeConfig, synth_dir: Path,
         return val_samples(config, synth_dir, counter)
     if split in TASKS:
         return fixed_samples(config, split)
+    if split in SHIFTED_SPLITS:
+        return shifted_samples(config, split)
     raise PixelpredError(f"unknown restoration split {split!r} (known: {', '.join(SPLITS)})")

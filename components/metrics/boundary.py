@@ -7,6 +7,11 @@ suppression is applied beyond thinning; feed already-suppressed maps if the prot
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from typing import Sequence
+
 import numpy as np
 
 from components.errors import PixelpredError
@@ -75,18 +80,21 @@ class BoundaryEvaluator:
         thin: thin each thresholded map first (`skimage.morphology.thin`, BSDS's `bwmorph thin`).
         mode: "exact" is the BSDS one-to-one matching; "fast" is an APPROXIMATE distance-transform
             test for training-time validation (no one-to-one constraint; never report it as BSDS).
+        processes: images of one `update` batch are matched in this many processes (1: in this one).
     """
 
     def __init__(self, num_thresholds: int = 99, max_dist: float = 0.0075, thin: bool = True,
-                 mode: MatchMode = "exact") -> None:
+                 mode: MatchMode = "exact", processes: int = 1) -> None:
         if num_thresholds < 1:
             raise PixelpredError(f"num_thresholds must be >= 1, got {num_thresholds}")
         if not max_dist > 0:
             raise PixelpredError(f"max_dist must be > 0 (a fraction of the image diagonal), got {max_dist}")
         if mode not in ("exact", "fast"):
             raise PixelpredError(f"boundary matching mode must be 'exact' or 'fast', got {mode!r}")
+        if processes < 1:
+            raise PixelpredError(f"processes must be >= 1, got {processes}")
         self.thresholds = bsds_thresholds(num_thresholds)
-        self.max_dist, self.thin, self.mode = max_dist, thin, mode
+        self.max_dist, self.thin, self.mode, self.processes = max_dist, thin, mode, processes
         self.reset()
 
     def reset(self) -> None:
@@ -100,15 +108,32 @@ class BoundaryEvaluator:
         prob, gt = np.asarray(prob, dtype=np.float64), np.asarray(gt)
         if prob.ndim == 2 and gt.ndim == 3:
             prob, gt = prob[None], gt[None]
-        if prob.ndim != 3 or gt.ndim != 4 or gt.shape[0] != prob.shape[0] or gt.shape[2:] != prob.shape[1:]:
+        if prob.ndim != 3 or gt.ndim != 4 or gt.shape[0] != prob.shape[0]:
             raise PixelpredError(f"boundary prob {prob.shape} and annotations {gt.shape} must be "
                                  "(H, W) with (K, H, W), or (N, H, W) with (N, K, H, W)")
-        if gt.shape[1] == 0:
-            raise PixelpredError("boundary evaluation needs at least one annotator per image")
-        if not np.all((prob >= 0) & (prob <= 1)):
-            raise PixelpredError("boundary probabilities must be finite and within [0, 1]")
-        for image_prob, image_gt in zip(prob, gt):
-            counts = image_counts(image_prob, image_gt, self.thresholds, self.max_dist, self.thin, self.mode)
+        self.update_images(list(prob), list(gt))
+
+    def update_images(self, probs: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> None:
+        """Images of any sizes: probabilities (H_i, W_i) with annotations (K_i, H_i, W_i), matched in parallel."""
+        probs = [np.asarray(prob, dtype=np.float64) for prob in probs]
+        gts = [np.asarray(gt) for gt in gts]
+        for prob, gt in zip(probs, gts, strict=True):
+            if prob.ndim != 2 or gt.ndim != 3 or gt.shape[1:] != prob.shape:
+                raise PixelpredError(f"boundary prob {prob.shape} and annotations {gt.shape} must be (H, W) with (K, H, W)")
+            if gt.shape[0] == 0:
+                raise PixelpredError("boundary evaluation needs at least one annotator per image")
+            if not np.all((prob >= 0) & (prob <= 1)):
+                raise PixelpredError("boundary probabilities must be finite and within [0, 1]")
+        match = partial(image_counts, thresholds=self.thresholds, max_dist=self.max_dist, thin=self.thin, mode=self.mode)
+        processes = min(self.processes, len(probs))
+        if processes > 1:
+            # Thinning and matching are per-image numpy/scipy work holding the GIL: processes, not threads.
+            # 'spawn' children import only numpy/scipy/skimage, whatever threads the parent (torch) runs.
+            with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+                per_image = list(pool.map(match, probs, gts, chunksize=max(1, len(probs) // (4 * processes))))
+        else:
+            per_image = [match(prob, gt) for prob, gt in zip(probs, gts)]
+        for counts in per_image:
             self.counts += counts
             # OIS takes the first threshold of highest F on the discrete curve, as BSDS's `max(F)`.
             self.best_counts += counts[int(np.argmax(_f_measure(*_recall_precision(counts))))]

@@ -44,6 +44,7 @@ class Task(ABC):
     input_field: str = "rgb"                # the field the model sees (collated as `image`)
     test_split: str = "test"                # the split the evaluate stage scores
     trivial_uses_train: bool = True         # whether fit_trivial reads the training samples
+    shifted_splits: tuple[str, ...] = ()    # extra fixed test sets made unlike the training data, scored separately
 
     @property
     def stored_fields(self) -> tuple[str, ...]:

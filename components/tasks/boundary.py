@@ -1,6 +1,7 @@
 """Boundary detection (§2.2, Eq. 2.2): HED-style side outputs + fusion, BSDS ODS/OIS/AP."""
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
@@ -28,11 +29,12 @@ def sobel_magnitude(rgb: np.ndarray) -> np.ndarray:
 
 class BoundaryEvaluation(Evaluation):
     def __init__(self, config: EvaluateConfig):
-        self.evaluator = BoundaryEvaluator(num_thresholds=config.boundary_thresholds, mode=config.boundary_mode)
+        self.evaluator = BoundaryEvaluator(num_thresholds=config.boundary_thresholds, mode=config.boundary_mode,
+                                           processes=config.processes or os.cpu_count() or 1)
 
     def update(self, predictions: Sequence[np.ndarray], samples: Sequence[dict]) -> None:
-        for pred, sample in zip(predictions, samples):
-            self.evaluator.update(pred, sample["edge"])
+        # All images in one call: the evaluator spreads them over its processes.
+        self.evaluator.update_images(predictions, [sample["edge"] for sample in samples])
 
     def compute(self) -> dict[str, float]:
         return self.evaluator.compute()

@@ -12,9 +12,6 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.colors import hsv_to_rgb
-from sklearn.cluster import KMeans
-from sklearn.manifold import TSNE
-from sklearn.metrics import pairwise_distances_argmin
 from threadpoolctl import threadpool_limits
 
 from components.models.filter_flow import expected_flow
@@ -79,6 +76,9 @@ def pca_grid(basis: np.ndarray, k: int, columns: int = 5) -> np.ndarray:
 
 def filter_clusters(filters: np.ndarray, clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """P x k² filters -> (labels P, centroids clusters x k²) by seeded k-means (k-means++ seeding, one run)."""
+    # scikit-learn is imported where it is used: every training worker imports the tasks, only evaluation needs it
+    # (~1 s of start-up per process on a 2-core machine).
+    from sklearn.cluster import KMeans
     kmeans = KMeans(n_clusters=clusters, n_init=1, random_state=seed)
     # k-means++ seeding makes many small BLAS calls; multi-threaded BLAS made it ~20x slower on a busy 2-core
     # machine (43 s vs 2 s for K=400, 10k x 289). Lloyd's iterations already run BLAS single-threaded under OpenMP.
@@ -91,6 +91,7 @@ def _embed_2d(centroids: np.ndarray, seed: int) -> np.ndarray:
     """clusters x k² -> clusters x 2: t-SNE (perplexity < clusters) from TSNE_MIN_CENTROIDS on, PCA below."""
     n = len(centroids)
     if n >= TSNE_MIN_CENTROIDS:
+        from sklearn.manifold import TSNE      # evaluation only, as in filter_clusters
         tsne = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), init="pca", random_state=seed,
                     method="exact" if n <= TSNE_EXACT_MAX else "barnes_hut")
         with threadpool_limits(1, user_api="blas"):
@@ -114,6 +115,7 @@ def centroid_colors(centroids: np.ndarray, seed: int) -> np.ndarray:
 
 def cluster_map(filters: np.ndarray, centroids: np.ndarray, colors: np.ndarray) -> np.ndarray:
     """k² x H x W filters -> uint8 H x W x 3: each pixel takes the colour of its nearest centroid."""
+    from sklearn.metrics import pairwise_distances_argmin      # evaluation only, as in filter_clusters
     k2, H, W = filters.shape
     pixels = np.asarray(filters, dtype=np.float32).reshape(k2, H * W).T  # H·W x k²
     nearest = pairwise_distances_argmin(pixels, np.asarray(centroids, dtype=np.float32))

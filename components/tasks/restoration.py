@@ -4,7 +4,8 @@ Training samples store the clean image `gt`; `example` cuts a patch and degrades
 (components/data/degradations.py), so every step sees new degradations. Test samples (the
 `degrade` stage's fixed sets) store `lq`, `gt` and the degradation parameters in `meta`.
 Metrics follow §6.4 / SPEC §6: PSNR/SSIM on RGB for deblurring, on the Y channel for JPEG and
-SR, SR cropping `scale` border pixels; the trivial baseline is the degraded input itself.
+SR, SR cropping `scale` border pixels; the trivial baseline is the degraded input itself. Each task
+is also scored on its shifted test set (another degradation generator, restoration_set.SHIFTED_SPLITS).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 
 from components.config import EvaluateConfig, LossConfig, ModelConfig
 from components.data.degradations import crop_to_multiple, degrade
+from components.data.restoration_set import SHIFTED_SPLITS
 from components.data.transforms import image_tensor, image_uint8
 from components.metrics.restoration import mean_scores, restoration_scores
 from components.tasks.base import Batch, DatasetInfo, Evaluation, Outputs, Predictor, Task
@@ -76,6 +78,7 @@ class RestorationTask(Task):
     def __init__(self, name: Literal["deblur", "jpeg", "sr"], channels: Literal["rgb", "y"]) -> None:
         self.name = self.test_split = name
         self.channels = channels
+        self.shifted_splits = tuple(split for split, task in SHIFTED_SPLITS.items() if task == name)
 
     @property
     def stored_fields(self) -> tuple[str, ...]:

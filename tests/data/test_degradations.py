@@ -1,20 +1,30 @@
-"""Degradations of §6.4: kernel geometry, seeded determinism, spatially varying blur, JPEG and aligned bicubic SR."""
+"""Degradations of §6.4: kernel geometry, seeded determinism, spatially varying blur, JPEG and aligned bicubic SR;
+the shifted test sets' generators: camera-shake kernels, JPEG chroma subsampling, box-downsampled SR."""
 
+import io
 import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data
 
-from components.config import ConfigError, DegradationConfig, from_dict
+from components.config import ConfigError, DegradationConfig, ShiftedDegradationConfig, from_dict
 from components.data.degradations import (
+    bicubic_sr,
     blend_weights,
     blur,
     crop_to_multiple,
     degrade,
+    downscale,
     encode_jpeg,
     jpeg,
+    max_shake_length,
     motion_kernel,
+    resampled_sr,
+    shake_blur,
+    shake_kernel,
+    shake_trajectory,
 )
 
 
@@ -200,3 +210,126 @@ def test_unknown_task_and_bad_images_are_rejected():
         degrade("denoise", texture(), np.random.default_rng(0), DegradationConfig())
     with pytest.raises(ValueError, match="uint8 H x W x 3"):
         degrade("jpeg", texture()[..., 0], np.random.default_rng(0), DegradationConfig())
+
+
+def minor_major_ratio(kernel: np.ndarray) -> float:
+    _, (minor, major), _ = kernel_moments(kernel)
+    return minor / major
+
+
+@pytest.mark.parametrize("seed, length, size", [(0, 20.0, 30), (1, 1.0, 30), (2, 28.0, 30), (3, 30.0, 31), (4, 7.5, 15)])
+def test_shake_kernel_is_a_seeded_normalised_filter_centred_on_the_anchor(seed, length, size):
+    kernel = shake_kernel(np.random.default_rng(seed), length, size)
+    assert kernel.shape == (size, size) and kernel.dtype == np.float32
+    assert kernel.min() >= 0
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-5)
+    mean, _, _ = kernel_moments(kernel)
+    assert np.abs(mean).max() < 0.5                  # blurring with it does not shift the image
+    assert np.array_equal(kernel, shake_kernel(np.random.default_rng(seed), length, size))
+    assert not np.array_equal(kernel, shake_kernel(np.random.default_rng(seed + 10), length, size))
+
+
+def test_shake_trajectory_has_the_configured_length_and_scales_with_it():
+    points = shake_trajectory(np.random.default_rng(2), 20.0)
+    assert points.shape == (512, 2) and np.array_equal(points[0], [0.0, 0.0])
+    assert np.linalg.norm(np.diff(points, axis=0), axis=1).sum() == pytest.approx(20.0)
+    # Every term of the velocity update is relative to the speed: the same draws at twice the length
+    # give the same path twice as large.
+    np.testing.assert_allclose(shake_trajectory(np.random.default_rng(2), 40.0), 2 * points, atol=1e-9)
+
+
+def test_shake_kernels_are_curved_unlike_linear_ones():
+    line = max(minor_major_ratio(motion_kernel(20, angle)) for angle in range(0, 180, 15))
+    shake = [minor_major_ratio(shake_kernel(np.random.default_rng(seed), 20.0)) for seed in range(20)]
+    assert line < 0.01
+    assert sum(ratio > 0.05 for ratio in shake) >= 15, shake
+
+
+def test_shake_extent_grows_with_length_and_stays_inside_half_of_it():
+    def radius(kernel: np.ndarray) -> float:          # RMS distance of the mass from the anchor
+        return float(np.sqrt(kernel_moments(kernel)[1].sum()))
+
+    radii = [np.mean([radius(shake_kernel(np.random.default_rng(seed), length)) for seed in range(10)])
+             for length in (4.0, 8.0, 16.0, 28.0)]
+    assert radii == sorted(radii) and radii[-1] > 2 * radii[1]
+    for seed in range(30):            # the bound that lets max_shake_length promise a fit
+        points = shake_trajectory(np.random.default_rng(seed), 28.0)
+        assert np.linalg.norm(points - points.mean(axis=0), axis=1).max() <= 14.0
+
+
+def test_shake_blur_keeps_a_constant_image_constant_and_its_params_rebuild_it():
+    constant = np.full((50, 70, 3), 137, np.uint8)
+    assert np.array_equal(shake_blur(constant, np.random.default_rng(0), ShiftedDegradationConfig())[0], constant)
+    image = texture(64, 80)
+    low_quality, params = shake_blur(image, np.random.default_rng(1), ShiftedDegradationConfig(shake_length=12.0))
+    params = json.loads(json.dumps(params))
+    assert {k: params[k] for k in ("task", "model", "kernel_size", "grid", "length")} == \
+        {"task": "deblur", "model": "camera_shake", "kernel_size": 30, "grid": 1, "length": 12.0}
+    kernel = shake_kernel(np.random.default_rng(params["trajectory_seed"]), params["length"], params["kernel_size"],
+                          params["steps"])
+    assert np.array_equal(blur(image, [kernel], blend_weights(64, 80, 1)), low_quality)
+    assert not np.array_equal(low_quality, image)
+
+
+@pytest.mark.parametrize("size", [30, 31, 15])
+def test_a_shake_that_would_not_fit_is_rejected(size):
+    longest = max_shake_length(size)
+    assert longest == size - 2 + size % 2                 # 28 for 30, 30 for 31
+    shake_kernel(np.random.default_rng(0), longest, size)
+    assert ShiftedDegradationConfig(shake_kernel_size=size, shake_length=longest).shake_length == longest
+    with pytest.raises(ValueError, match="shake length"):
+        shake_kernel(np.random.default_rng(0), longest + 0.5, size)
+    with pytest.raises(ConfigError, match="shake_length must lie in"):
+        ShiftedDegradationConfig(shake_kernel_size=size, shake_length=longest + 0.5)
+
+
+def chroma(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> float Cb, Cr planes of BT.601 (JPEG's colour transform)."""
+    r, g, b = np.moveaxis(image.astype(np.float64), -1, 0)
+    return np.stack([-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b])
+
+
+@pytest.mark.parametrize("quality", [10, 30])
+def test_444_jpeg_keeps_the_chroma_that_420_averages_away(quality):
+    photo = data.astronaut()
+    files = {s: encode_jpeg(photo, quality, s) for s in ("4:4:4", "4:2:0")}
+    assert len(files["4:4:4"]) > len(files["4:2:0"])
+    # RMS chroma error; at low quality coarse quantisation costs both about as much as subsampling does.
+    errors = {s: np.sqrt(np.mean((chroma(jpeg(photo, quality, s)) - chroma(photo)) ** 2)) for s in files}
+    assert errors["4:4:4"] < 0.9 * errors["4:2:0"], errors
+    # The file says so: luma sampling factors (h, v) are 1 x 1 for 4:4:4 and 2 x 2 for 4:2:0.
+    assert [Image.open(io.BytesIO(files[s])).layer[0][1:3] for s in files] == [(1, 1), (2, 2)]
+
+
+def test_jpeg_default_subsampling_is_420():
+    photo = data.astronaut()[:128, 200:328]
+    assert encode_jpeg(photo, 20) == encode_jpeg(photo, 20, "4:2:0")
+    assert np.array_equal(jpeg(photo, 40), jpeg(photo, 40, "4:2:0"))
+
+
+def test_box_sr_crops_and_sizes_like_bicubic_sr_but_differs():
+    image = texture(70, 99)
+    low_quality = resampled_sr(image, 4, "box")
+    assert low_quality.shape == bicubic_sr(image, 4).shape == (68, 96, 3)
+    assert np.array_equal(low_quality, resampled_sr(image[:68, :96], 4, "box"))
+    assert np.abs(low_quality.astype(float) - bicubic_sr(image, 4)).mean() > 1.0
+
+
+def test_box_downscale_is_the_block_mean():
+    image = texture(64, 96)
+    low, values = downscale(image, 4, "box"), image.astype(np.float64)
+    assert low.shape == (16, 24, 3)
+    assert np.abs(low - values.reshape(16, 4, 24, 4, 3).mean(axis=(1, 3))).max() <= 1.0
+    # Exactly: Pillow averages 4 pixels along each row, then 4 along each column, rounding halves up
+    # to uint8 after each pass.
+    across = np.floor(values.reshape(64, 24, 4, 3).mean(axis=2) + 0.5)
+    assert np.array_equal(low, np.floor(across.reshape(16, 4, 24, 3).mean(axis=1) + 0.5))
+
+
+def test_box_sr_of_constant_blocks_upsamples_the_blocks_themselves():
+    low = texture(16, 24, seed=1)
+    blocky = np.kron(low, np.ones((4, 4, 1), np.uint8))           # constant 4 x 4 blocks: exact means
+    assert np.array_equal(downscale(blocky, 4, "box"), low)
+    assert not np.array_equal(downscale(blocky, 4, "bicubic"), low)      # bicubic mixes in the neighbours
+    up = np.asarray(Image.fromarray(low).resize((96, 64), Image.Resampling.BICUBIC))
+    assert np.array_equal(resampled_sr(blocky, 4, "box"), up)

@@ -3,15 +3,17 @@
 import dataclasses
 import hashlib
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from components.config import DegradationConfig, DegradeConfig
-from components.data.degradations import bicubic_sr, blend_weights, blur, jpeg, motion_kernel
+from components.data.degradations import blend_weights, blur, jpeg, motion_kernel, resampled_sr, shake_kernel
 from components.data.photos import load_photo
-from components.data.restoration_set import MIN_SIDE, centre_crop, fixed_samples, tiles
+from components.data.restoration_set import (FIXED_SPLITS, MIN_SIDE, SHIFTED_SPLITS, centre_crop, fixed_samples,
+                                             sample_rng, shifted_samples, tiles)
 from components.data.shards import load_split
 from pipelines.cli import main
 from tests.conftest import write_params
@@ -42,8 +44,10 @@ def test_stage_writes_every_split(restoration):
     info = json.loads((restoration / "dataset.json").read_text())
     sizes = info["split_sizes"]
     assert info["source"] == "photos+synth" and info["class_names"] == []
-    assert set(sizes) == {"train", "val", "deblur", "jpeg", "sr"} and set(info["skipped"].values()) == {0}
+    assert set(sizes) == {"train", "val", "deblur", "jpeg", "sr", "deblur_shake", "jpeg_shift", "sr_box"}
+    assert set(info["skipped"].values()) == {0}
     assert (sizes["val"], sizes["deblur"], sizes["sr"], sizes["jpeg"]) == (3, 2, 2, 2 * 2)
+    assert (sizes["deblur_shake"], sizes["jpeg_shift"], sizes["sr_box"]) == (2, 2 * 2, 2)
     train = load_split(restoration, "train")
     assert len(train) == sizes["train"]
     sources = [sample["meta"]["source"] for sample in train]
@@ -60,36 +64,67 @@ def test_jpeg_split_has_one_sample_per_photo_and_quality(restoration):
     assert sorted(s["__key__"] for s in samples) == ["camera/q010", "camera/q040", "coffee/q010", "coffee/q040"]
 
 
+def test_shifted_splits_have_the_documented_keys_and_params(restoration):
+    photos = ("camera", "coffee")
+    splits = {split: sorted(load_split(restoration, split), key=lambda s: s["__key__"]) for split in SHIFTED_SPLITS}
+    assert [s["__key__"] for s in splits["jpeg_shift"]] == [f"{p}/{v}" for p in photos for v in ("q010_444", "q030_420")]
+    assert [s["__key__"] for s in splits["deblur_shake"]] == [s["__key__"] for s in splits["sr_box"]] == list(photos)
+    for split, samples in splits.items():
+        assert all(s["meta"]["shifted"] is True and s["meta"]["task"] == SHIFTED_SPLITS[split] for s in samples)
+    assert [s["meta"]["degradation"] for s in splits["jpeg_shift"][:2]] == [
+        {"task": "jpeg", "quality": 10, "subsampling": "4:4:4"}, {"task": "jpeg", "quality": 30, "subsampling": "4:2:0"}]
+    assert splits["sr_box"][0]["meta"]["degradation"] == {"task": "sr", "scale": 4, "downsampler": "box",
+                                                          "size": [SIZE, SIZE]}
+    shakes = [s["meta"]["degradation"] for s in splits["deblur_shake"]]
+    assert all(type(p.pop("trajectory_seed")) is int for p in shakes)
+    assert shakes == [{"task": "deblur", "model": "camera_shake", "kernel_size": 30, "grid": 1, "length": 20.0,
+                       "steps": 512}] * 2
+    assert all("shifted" not in s["meta"] for split in ("deblur", "jpeg", "sr") for s in load_split(restoration, split))
+
+
 def rebuild(gt: np.ndarray, params: dict) -> np.ndarray:
     """Stored degradation params -> the low-quality image, redone with the degradations library."""
     if params["task"] == "jpeg":
-        return jpeg(gt, params["quality"])
+        return jpeg(gt, params["quality"], params.get("subsampling", "4:2:0"))
     if params["task"] == "sr":
-        return bicubic_sr(gt, params["scale"])
-    kernels = [motion_kernel(k["length"], k["angle"], params["kernel_size"]) for k in params["kernels"]]
+        return resampled_sr(gt, params["scale"], params.get("downsampler", "bicubic"))
+    if params.get("model") == "camera_shake":
+        kernels = [shake_kernel(np.random.default_rng(params["trajectory_seed"]), params["length"],
+                                params["kernel_size"], params["steps"])]
+    else:
+        kernels = [motion_kernel(k["length"], k["angle"], params["kernel_size"]) for k in params["kernels"]]
     return blur(gt, kernels, blend_weights(*gt.shape[:2], params["grid"]))
 
 
-@pytest.mark.parametrize("split", ["deblur", "jpeg", "sr"])
+@pytest.mark.parametrize("split", ["deblur", "jpeg", "sr", "deblur_shake", "jpeg_shift", "sr_box"])
 def test_stored_params_rebuild_the_stored_lq(restoration, split):
     for sample in load_split(restoration, split):
         gt, lq, meta = sample["gt"], sample["lq"], sample["meta"]
-        assert gt.shape == lq.shape == (SIZE, SIZE, 3) and meta["task"] == split
+        assert gt.shape == lq.shape == (SIZE, SIZE, 3) and meta["task"] == SHIFTED_SPLITS.get(split, split)
         assert not np.array_equal(gt, lq)
         np.testing.assert_array_equal(rebuild(gt, meta["degradation"]), lq)
         (top, left), crop = centre_crop(load_photo(meta["photo"]), SIZE)
         assert [top, left] == meta["origin"] and np.array_equal(crop, gt)
 
 
-def test_test_samples_do_not_depend_on_order_or_neighbours():
+@pytest.mark.parametrize("samples, split", [(fixed_samples, "deblur"), (shifted_samples, "deblur_shake")])
+def test_test_samples_do_not_depend_on_order_or_neighbours(samples, split):
     config = DegradeConfig(test_photos=("coffee", "camera"), test_size=SIZE, seed=3,
                            degradation=DegradationConfig(blur_kernel_size=15, blur_length=(3.0, 15.0)))
-    alone = dict(fixed_samples(dataclasses.replace(config, test_photos=("camera",)), "deblur"))
-    swapped = dict(fixed_samples(dataclasses.replace(config, test_photos=("camera", "coffee")), "deblur"))
+    alone = dict(samples(dataclasses.replace(config, test_photos=("camera",)), split))
+    swapped = dict(samples(dataclasses.replace(config, test_photos=("camera", "coffee")), split))
     assert np.array_equal(alone["camera"]["lq"], swapped["camera"]["lq"])
     assert alone["camera"]["meta"] == swapped["camera"]["meta"]
-    reseeded = dict(fixed_samples(dataclasses.replace(config, seed=4), "deblur"))
+    reseeded = dict(samples(dataclasses.replace(config, seed=4), split))
     assert reseeded["camera"]["meta"] != swapped["camera"]["meta"]
+
+
+def test_each_fixed_split_has_its_own_stream_and_the_task_streams_are_unchanged():
+    first_draws = {split: sample_rng(3, "camera", split).integers(2 ** 32) for split in FIXED_SPLITS}
+    assert len(set(first_draws.values())) == len(FIXED_SPLITS) == 6
+    for index, task in enumerate(("deblur", "jpeg", "sr")):     # the streams the committed test sets came from
+        expected = np.random.default_rng([3, zlib.crc32(b"camera"), index]).integers(2 ** 32)
+        assert first_draws[task] == expected
 
 
 def windows(image: np.ndarray, size: int) -> set[str]:

@@ -182,6 +182,20 @@ def test_batch_update_equals_image_updates() -> None:
     assert batch.compute() == single.compute()
 
 
+def test_images_of_different_sizes_match_the_same_in_parallel_processes() -> None:
+    rng = np.random.default_rng(8)
+    images = []
+    for seed, (height, width) in zip((4, 5, 6), ((H, W), (80, 100), (64, W))):
+        gt = _scene(seed, annotators=2, jitter=1)[:, :height, :width]
+        images.append((np.clip(gt.mean(0) * 0.8 + 0.3 * rng.random((height, width)), 0, 1), gt))
+    serial, parallel = BoundaryEvaluator(num_thresholds=15), BoundaryEvaluator(num_thresholds=15, processes=2)
+    for prob, gt in images:
+        serial.update(prob, gt)
+    parallel.update_images([prob for prob, _ in images], [gt for _, gt in images])
+    assert (parallel.counts == serial.counts).all() and parallel.num_images == 3
+    assert parallel.compute() == serial.compute()
+
+
 def _bsds_max_f(thresholds: np.ndarray, recall: np.ndarray, precision: np.ndarray) -> tuple[float, ...]:
     """Literal loop transcription of BSDS `maxF` (reference)."""
     f0 = 2 * precision[0] * recall[0] / (precision[0] + recall[0]) if precision[0] + recall[0] > 0 else 0.0
