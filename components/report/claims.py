@@ -29,30 +29,72 @@ def mean_std(runs: list[dict], key: str) -> dict[str, dict[str, float]]:
             for m in sorted(metrics)}
 
 
-def verdict(claim: Claim, variants: dict[str, dict]) -> tuple[bool, str]:
-    """Variant statistics -> (holds, one line saying why)."""
-    rivals = [k for k in (*claim.rivals, *([TRIVIAL] if claim.beats_trivial else [])) if k in variants]
+HOLDS, FAILS, UNINFORMATIVE, INCOMPLETE = "holds", "does not hold", "uninformative", "incomplete"
+
+
+def _beats(sign: float, ours: float, theirs: float, tolerance: float = 0.0) -> bool:
+    """Whether `ours` beats `theirs` (strictly when tolerance is 0, else within -tolerance)."""
+    margin = sign * (ours - theirs)
+    return margin > 0 if tolerance == 0 else margin >= -tolerance
+
+
+def verdict(claim: Claim, variants: dict[str, dict]) -> tuple[str, str]:
+    """Variant statistics -> (status: holds | does not hold | uninformative | incomplete, one line saying why).
+
+    Each rival is judged on its own: a rival that does not strictly beat the trivial baseline on the
+    compared metric (or whose trivial baseline is unknown) makes that comparison uninformative. The
+    claim holds when the winner matches or beats every informative rival (within the claim's tolerance;
+    strictly beats the trivial baseline too when the claim asks for it) and at least one rival is informative.
+    """
+    rivals = [r for r in claim.rivals if r in variants]
     if claim.winner not in variants or not rivals:
-        return False, f"needs '{claim.winner}' and at least one of {claim.rivals}"
+        return INCOMPLETE, f"needs '{claim.winner}' and at least one of {', '.join(claim.rivals)}"
     sign = 1.0 if claim.higher_is_better else -1.0
-    holds, parts = True, []
+    winner, trivial = variants[claim.winner], variants.get(TRIVIAL, {})
+    beaten, informative, parts = True, 0, []
     for rival in rivals:
-        metric = claim.metric_against(rival) if rival != TRIVIAL else claim.metric
-        ours, theirs = variants[claim.winner][metric]["mean"], variants[rival][metric]["mean"]
-        margin = sign * (ours - theirs)
-        # "Beats the degraded input" is strict; against a rival, matching (within tolerance) suffices.
-        holds &= margin > 0 if rival == TRIVIAL else margin >= -claim.tolerance
-        parts.append(f"{metric}: {claim.winner} {ours:.3f} vs {rival} {theirs:.3f}")
+        metric = claim.metric_against(rival)
+        ours, theirs = winner[metric]["mean"], variants[rival][metric]["mean"]
+        part = f"{metric}: {claim.winner} {ours:.3f} vs {rival} {theirs:.3f}"
+        if metric in trivial and _beats(sign, theirs, trivial[metric]["mean"]):
+            informative += 1
+            beaten &= _beats(sign, ours, theirs, claim.tolerance)
+        else:
+            known = f"trivial {trivial[metric]['mean']:.3f}" if metric in trivial else "trivial baseline unknown"
+            part += f" (uninformative: {rival} does not beat the {known})"
+        parts.append(part)
+    if claim.beats_trivial:
+        if claim.metric not in trivial:
+            return INCOMPLETE, "; ".join(parts + ["the trivial baseline is unknown"])
+        ours, base = winner[claim.metric]["mean"], trivial[claim.metric]["mean"]
+        beaten &= _beats(sign, ours, base)     # "beats the degraded input" is strict
+        parts.append(f"{claim.metric}: {claim.winner} {ours:.3f} vs trivial {base:.3f}")
     if claim.tolerance:
         parts.append(f"tolerance {claim.tolerance:g}")
-    return bool(holds), "; ".join(parts)
+    status = FAILS if not beaten else UNINFORMATIVE if not informative else HOLDS
+    return status, "; ".join(parts)
+
+
+def shifted_stats(by_variant: dict[str, list[dict]], winner: str) -> dict[str, dict[str, dict]]:
+    """{variant: runs} -> {shifted split: {variant: {metric: {mean, std}}}} over the runs that scored every split,
+    with the winner's runs' degraded input as variant 'trivial' (as for the test split)."""
+    out: dict[str, dict[str, dict]] = defaultdict(dict)
+    for variant, runs in sorted(by_variant.items()):
+        for split in sorted(set.intersection(*(set(r.get("shifted") or {}) for r in runs))):
+            scored = [r["shifted"][split] for r in runs]
+            out[split][variant] = mean_std(scored, "model")
+            if variant == winner:
+                out[split][TRIVIAL] = mean_std(scored, "trivial")
+    return dict(out)
 
 
 def summarize_claims(runs: list[dict]) -> dict[str, dict]:
-    """Run summaries -> {claim: {statement, seeds, metrics, variants: {variant: {metric: {mean, std}}}, holds, verdict}}.
+    """Run summaries -> {claim: {statement, seeds, metrics, variants: {variant: {metric: {mean, std}}}, status,
+    holds, verdict, shifted: {split: {variant: {metric: {mean, std}}}}}}.
 
     Runs that store their trivial baseline's metrics add it, averaged over the winner's runs, as
-    variant 'trivial' (for restoration: the degraded input).
+    variant 'trivial' (for restoration: the degraded input). `shifted` holds the restoration runs'
+    scores on the test sets of another generator than training's ({} for other claims).
     """
     grouped: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
@@ -64,10 +106,11 @@ def summarize_claims(runs: list[dict]) -> dict[str, dict]:
         winner_runs = by_variant.get(claim.winner, [])
         if winner_runs and all("trivial_metrics" in r for r in winner_runs):
             variants[TRIVIAL] = mean_std(winner_runs, "trivial_metrics")
-        holds, why = verdict(claim, variants)
+        status, why = verdict(claim, variants)
         seeds = sorted({r["seed"] for rs in by_variant.values() for r in rs})
         out[claim_name] = {"statement": claim.statement, "seeds": seeds, "metrics": list(claim.shown),
-                           "variants": variants, "holds": holds, "verdict": why}
+                           "variants": variants, "status": status, "holds": status == HOLDS, "verdict": why,
+                           "shifted": shifted_stats(by_variant, claim.winner)}
     return out
 
 
@@ -87,3 +130,18 @@ def quality_curves(claims: dict[str, dict]) -> dict[str, list[dict]]:
                                           for kind in ("psnr", "ssim") if f"{kind}_q{q}" in stats}}
                         for q in qualities]
     return curves
+
+
+def plot_tables(curves: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Fig 6.4 rows per claim -> {"<claim>_<psnr|ssim>_by_quality": rows of quality and one column per variant}.
+
+    Columns are named by the variant alone, so experiments/dvc.yaml can list them as the claim's configured
+    variants (`${experiments.claims.<claim>.variants}`) and `dvc plots show` loads whatever variants are run.
+    """
+    tables = {}
+    for name, rows in curves.items():
+        for kind in ("psnr", "ssim"):
+            tables[f"{name}_{kind}_by_quality"] = [
+                {"quality": row["quality"], **{key.removeprefix(f"{kind}_"): value for key, value in row.items()
+                                               if key.startswith(f"{kind}_")}} for row in rows]
+    return tables

@@ -1,11 +1,18 @@
-"""One Markdown page: every model's test metrics beside its trivial baseline and the thesis's numbers."""
+"""One Markdown page: every model's test metrics beside its trivial baseline and the thesis's numbers, with the
+model's figures (written by components.report.figures) under its tables."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Sequence
 
-from components.report.thesis import CLAIMS, THESIS_NUMBERS, passes
+from components.report.figures import PageFigure, figure_lines
+from components.report.shifted import shifted_section
+from components.report.thesis import ACCEPTANCE, THESIS_NUMBERS, passes
 from components.tasks import get_task
+
+LOWER_IS_BETTER = ("mean", "median", "rmse", "abs_rel", "rmse_log")    # metrics outside a task's headline too
 
 
 def read_evaluations(evaluate_dir: Path) -> dict[str, dict]:
@@ -17,7 +24,26 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def model_section(name: str, summary: dict) -> list[str]:
+def _arrow(task_headline: dict[str, bool], metric: str) -> str:
+    return "↑" if task_headline.get(metric, metric not in LOWER_IS_BETTER) else "↓"
+
+
+def summary_section(evaluations: dict[str, dict]) -> list[str]:
+    """Summaries -> one table row per model: its acceptance metric, ours vs trivial, PASS/FAIL."""
+    lines = ["## At a glance", "", "| model | task | acceptance metric | ours | trivial | vs trivial |",
+             "|---|---|---|---|---|---|"]
+    for name, summary in evaluations.items():
+        task = get_task(summary["task"])
+        metric = ACCEPTANCE[task.name][0]
+        _, ok = passes(task.name, summary["model"], summary["trivial"])
+        lines.append(f"| {name} | {task.name} | {metric} {_arrow(dict(task.headline), metric)} "
+                     f"| {_fmt(summary['model'][metric])} | {_fmt(summary['trivial'][metric])} "
+                     f"| {'PASS' if ok else '**FAIL**'} |")
+    return lines + [""]
+
+
+def model_section(name: str, summary: dict, figures: Sequence[PageFigure] = (), figures_link: str = "") -> list[str]:
+    """One model's summary (and its figures) -> heading, acceptance line, metric table, images."""
     task = get_task(summary["task"])
     trivial = summary["trivial"]
     source, thesis = THESIS_NUMBERS.get(name, ("", {}))
@@ -27,12 +53,15 @@ def model_section(name: str, summary: dict) -> list[str]:
              f"Acceptance vs trivial baseline: **{'PASS' if ok else 'FAIL'}** — {check}", "",
              f"| metric | ours (synth test) | trivial: {trivial['name']} | thesis (real data: {source or 'n/a'}) |",
              "|---|---|---|---|"]
-    metrics = [m for m, _ in task.headline] + [m for m in thesis if m not in dict(task.headline)]
-    for metric in metrics:
-        arrow = "↑" if dict(task.headline).get(metric, metric not in ("mean", "median", "rmse")) else "↓"
-        lines.append(f"| {metric} {arrow} | {_fmt(summary['model'].get(metric))} | {_fmt(trivial.get(metric))} "
-                     f"| {_fmt(thesis.get(metric))} |")
-    return lines + [""]
+    headline = dict(task.headline)
+    # JPEG models report per quality factor whether or not the thesis has numbers for them (the residual CNN).
+    per_quality = sorted((m for m in summary["model"] if re.fullmatch(r"(psnr|ssim)_q\d+", m)),
+                         key=lambda m: (int(m.split("_q")[1]), m))
+    metrics = list(headline) + [m for m in thesis if m not in headline]
+    for metric in metrics + [m for m in per_quality if m not in metrics]:
+        lines.append(f"| {metric} {_arrow(headline, metric)} | {_fmt(summary['model'].get(metric))} "
+                     f"| {_fmt(trivial.get(metric))} | {_fmt(thesis.get(metric))} |")
+    return lines + [""] + figure_lines(figures, figures_link)
 
 
 # Tables 6.1-6.3: per restoration task, the rows the thesis reports (JPEG: per quality factor).
@@ -45,15 +74,21 @@ RESTORATION_TABLES = {
 
 
 def restoration_section(evaluations: dict[str, dict]) -> list[str]:
-    """Tables 6.1-6.3 layout: degraded input, CNN, PFF (ours, held-out photos) beside the thesis's CNN and PFF."""
-    lines = ["## Restoration (thesis Tables 6.1–6.3 layout; PSNR dB / SSIM on the held-out photos)", ""]
+    """Tables 6.1-6.3 layout: degraded input, residual CNN, PFF (ours, held-out photos) beside the thesis's
+    direct-regression CNN and PFF."""
+    lines = ["## Restoration (thesis Tables 6.1–6.3 layout; PSNR dB / SSIM on the held-out photos)", "",
+             "Our CNN column is the residual CNN `cnn_residual_<task>` (predicts a correction added to the input); "
+             "the thesis's CNN is the direct-regression CNN (`cnn_<task>` here, trained only by the claim "
+             "experiments).", ""]
     for task, (title, rows) in RESTORATION_TABLES.items():
-        pff, cnn = evaluations.get(f"pff_{task}"), evaluations.get(f"cnn_{task}")
+        pff, cnn = evaluations.get(f"pff_{task}"), evaluations.get(f"cnn_residual_{task}")
         if pff is None and cnn is None:
             continue
         degraded = (pff or cnn)["trivial"]
         thesis_pff, thesis_cnn = THESIS_NUMBERS.get(f"pff_{task}", ("", {}))[1], THESIS_NUMBERS.get(f"cnn_{task}", ("", {}))[1]
-        lines += [f"### {title}", "", "| setting | input | CNN | PFF | thesis CNN | thesis PFF |", "|---|---|---|---|---|---|"]
+        lines += [f"### {title}", "",
+                  "| setting | input | residual CNN (ours) | PFF (ours) | thesis: direct-regression CNN | thesis: PFF |",
+                  "|---|---|---|---|---|---|"]
         for psnr, ssim in rows:
             def pair(metrics: dict | None) -> str:
                 if not metrics or psnr not in metrics:
@@ -67,34 +102,23 @@ def restoration_section(evaluations: dict[str, dict]) -> list[str]:
     return lines
 
 
-def claims_section(claims: dict) -> list[str]:
-    """claims.json (experiments pipeline) -> one table per claim with mean ± std over seeds."""
-    lines = ["## Thesis claims (SPEC §8; mean ± std over seeds)", ""]
-    for claim, result in claims.items():
-        source, thesis = CLAIMS[claim].source, CLAIMS[claim].thesis
-        metric_names = result["metrics"]
-        lines += [f"### {claim}: {result['statement']}", "",
-                  f"Seeds: {result['seeds']}. Holds on synth: **{'yes' if result['holds'] else 'no'}** "
-                  f"({result['verdict']}).", "",
-                  "| variant | " + " | ".join(f"{m} (ours)" for m in metric_names)
-                  + " | " + " | ".join(f"{m} (thesis: {source})" for m in metric_names) + " |",
-                  "|---|" + "---|" * (2 * len(metric_names))]
-        for variant, stats in result["variants"].items():
-            ours = " | ".join(f"{stats[m]['mean']:.3f} ± {stats[m]['std']:.3f}" if m in stats else "—" for m in metric_names)
-            theirs = " | ".join(_fmt(thesis.get(variant, {}).get(m)) for m in metric_names)
-            lines.append(f"| {variant} | {ours} | {theirs} |")
-        lines.append("")
-    return lines
+def render_report(evaluations: dict[str, dict], figures: dict[str, list[PageFigure]] | None = None,
+                  figures_link: str = "", claims_link: str | None = None) -> str:
+    """Summaries, their figures and the figures directory's path relative to the page -> the Markdown page.
 
-
-def render_report(evaluations: dict[str, dict], claims: dict | None = None) -> str:
+    `claims_link` (the claims page relative to this one) adds a pointer to the thesis-claims experiments.
+    """
+    figures = figures or {}
     lines = ["# pixelpred report", "",
              "Our numbers are on the embedded synthetic test split; the thesis's are on the real datasets named "
              "in each column header (**real-data numbers, not comparable one-to-one**). Fractions, not percent; "
-             "angles in degrees.", "", "## Models", ""]
+             "angles in degrees.", ""]
+    if claims_link:
+        lines += [f"The thesis claims (SPEC §8: losses, PFF vs CNN, Fig 6.4), retrained over seeds by "
+                  f"`make experiments`: [claims page]({claims_link}).", ""]
+    lines += summary_section(evaluations) + ["## Models", ""]
     for name, summary in evaluations.items():
-        lines += model_section(name, summary)
+        lines += model_section(name, summary, figures.get(name, []), figures_link)
     lines += restoration_section(evaluations)
-    if claims:
-        lines += claims_section(claims)
+    lines += shifted_section(evaluations)
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from components.report.claims import quality_curves, summarize_claims
+from components.report.claims import plot_tables, quality_curves, summarize_claims
+from components.report.claims_page import render_claims_page
 from components.report.render import render_report
 from components.report.thesis import passes
 
@@ -37,8 +38,10 @@ def test_report_lists_model_trivial_and_thesis_side_by_side():
     assert "trivial: majority_class" in page and "PASS" in page and "real-data numbers" in page
 
 
-def run(claim, variant, seed, **metrics):
-    return {"claim": claim, "variant": variant, "seed": seed, "metrics": metrics}
+def run(claim, variant, seed, trivial=None, **metrics):
+    """One run summary; `trivial` (metric -> value) is the run's trivial baseline, 0 for every metric by default."""
+    return {"claim": claim, "variant": variant, "seed": seed, "metrics": metrics,
+            "trivial_metrics": trivial if trivial is not None else {m: 0.0 for m in metrics}}
 
 
 def test_claims_mean_std_and_verdict():
@@ -49,9 +52,9 @@ def test_claims_mean_std_and_verdict():
     assert result["seeds"] == [0, 1, 2]
     assert result["variants"]["l1_l2"]["delta1"]["mean"] == pytest.approx(0.52)
     assert result["variants"]["l1_l2"]["delta1"]["std"] == pytest.approx(np.std([0.50, 0.52, 0.54]))
-    assert result["holds"] is True
+    assert result["status"] == "holds" and result["holds"] is True
     runs[0]["metrics"]["delta1"] = 0.20          # winner's mean drops below l1's
-    assert summarize_claims(runs)["depth_loss"]["holds"] is False
+    assert summarize_claims(runs)["depth_loss"]["status"] == "does not hold"
 
 
 def test_claim_with_lower_is_better_rival_only_uses_listed_rivals():
@@ -60,7 +63,7 @@ def test_claim_with_lower_is_better_rival_only_uses_listed_rivals():
             run("normal_loss", "acos", 0, mean=19, median=14, within_11_25=0.45)]   # not a rival of the claim
     result = summarize_claims(runs)["normal_loss"]
     assert result["holds"] is True and "cos 0.350" in result["verdict"]
-    page = render_report({}, {"normal_loss": result})
+    page = render_claims_page({"normal_loss": result})
     assert "0.400 ± 0.000" in page and "0.338" in page      # ours and the thesis's Table 2.6
 
 
@@ -68,14 +71,45 @@ def test_restoration_claim_needs_the_winner_to_beat_the_rival_and_the_degraded_i
     def sr_run(variant, seed, psnr, degraded):
         return {**run("pff_vs_cnn_sr", variant, seed, psnr=psnr, ssim=0.8), "trivial_metrics": {"psnr": degraded, "ssim": 0.7}}
     runs = [sr_run("pff_sr", 0, 27.3, 26.7), sr_run("pff_sr", 1, 27.1, 26.7), sr_run("cnn_sr", 0, 20.0, 26.7)]
+    runs.append(sr_run("cnn_residual_sr", 0, 27.0, 26.7))
     result = summarize_claims(runs)["pff_vs_cnn_sr"]
     assert result["variants"]["trivial"]["psnr"]["mean"] == pytest.approx(26.7)
-    assert result["holds"] is True and "trivial 26.700" in result["verdict"]
-    for psnr in (26.5, 26.7):     # beats the CNN, not the input (matching it is not beating it)
-        runs = [sr_run("pff_sr", 0, psnr, 26.7), sr_run("cnn_sr", 0, 20.0, 26.7)]
-        assert summarize_claims(runs)["pff_vs_cnn_sr"]["holds"] is False
-    page = render_report({}, summarize_claims(runs))
+    assert result["status"] == "holds" and result["holds"] is True and "trivial 26.700" in result["verdict"]
+    # The direct CNN is below its input: beating it is no evidence, and the verdict says so.
+    assert "cnn_sr 20.000 (uninformative: cnn_sr does not beat the trivial 26.700)" in result["verdict"]
+    for psnr in (26.5, 26.7):     # beats both CNNs, not the input (matching it is not beating it)
+        runs = [sr_run("pff_sr", 0, psnr, 26.7), sr_run("cnn_sr", 0, 20.0, 26.7), sr_run("cnn_residual_sr", 0, 26.0, 26.7)]
+        assert summarize_claims(runs)["pff_vs_cnn_sr"]["status"] == "does not hold"
+    page = render_claims_page(summarize_claims(runs))
     assert "| cnn_sr | 20.000 ± 0.000 |" in page and "| trivial | 26.700 ± 0.000 |" in page
+
+
+@pytest.mark.parametrize("claim, winner, rival, metric, higher_is_better", [
+    ("pff_vs_cnn_deblur", "pff_deblur", "cnn_deblur", "psnr", True),
+    ("depth_loss", "l1_l2", "l1", "delta1", True),
+    ("normal_loss", "cos_acos", "cos", "within_11_25", True),
+    ("boundary_loss", "balanced", "plain", "ods_f", True),
+    ("pff_vs_cnn_jpeg", "pff_jpeg", "cnn_residual_jpeg", "psnr_q10", True),
+])
+def test_a_rival_that_does_not_beat_the_trivial_baseline_makes_the_claim_uninformative(
+        claim, winner, rival, metric, higher_is_better):
+    good, trivial = (0.9, 0.5) if higher_is_better else (0.1, 0.5)
+    for rival_value in (trivial, 0.3 if higher_is_better else 0.7):     # equal to trivial, then worse
+        runs = [run(claim, winner, 0, trivial={metric: trivial}, **{metric: good}),
+                run(claim, rival, 0, trivial={metric: trivial}, **{metric: rival_value})]
+        result = summarize_claims(runs)[claim]
+        assert result["status"] == "uninformative" and result["holds"] is False, result
+        assert f"| {claim} | **UNINFORMATIVE** |" in render_claims_page({claim: result})
+    # The same winner against a rival that does beat the trivial baseline: now the claim holds.
+    rival_value = 0.6 if higher_is_better else 0.4
+    runs[1] = run(claim, rival, 0, trivial={metric: trivial}, **{metric: rival_value})
+    assert summarize_claims(runs)[claim]["status"] == "holds"
+
+
+def test_a_claim_without_the_trivial_baseline_of_its_runs_is_not_judged_informative():
+    runs = [{"claim": "depth_loss", "variant": v, "seed": 0, "metrics": {"delta1": d}}
+            for v, d in (("l1_l2", 0.5), ("l1", 0.4))]
+    assert summarize_claims(runs)["depth_loss"]["status"] == "uninformative"
 
 
 def test_mixed_quality_claim_compares_at_each_rivals_quality_within_tolerance():
@@ -90,6 +124,10 @@ def test_mixed_quality_claim_compares_at_each_rivals_quality_within_tolerance():
     curves = quality_curves({"jpeg_mixed_quality": result})["jpeg_mixed_quality"]
     assert [row["quality"] for row in curves] == [10, 20, 40]
     assert curves[1]["psnr_20"] == pytest.approx(32.5) and curves[2]["ssim_mixed"] == pytest.approx(0.9)
+    # The DVC plot tables name each column by the variant alone (experiments/dvc.yaml lists the configured variants).
+    tables = plot_tables({"jpeg_mixed_quality": curves})
+    assert list(tables["jpeg_mixed_quality_psnr_by_quality"][0]) == ["quality", "10", "20", "40", "mixed", "trivial"]
+    assert tables["jpeg_mixed_quality_ssim_by_quality"][2]["mixed"] == pytest.approx(0.9)
 
 
 def test_restoration_tables_follow_the_thesis_layout():
@@ -97,8 +135,15 @@ def test_restoration_tables_follow_the_thesis_layout():
             "psnr_q40": 31.0, "ssim_q40": 0.85}
     degraded = {k: v - 0.5 for k, v in jpeg.items()}
     page = render_report({"pff_jpeg": summary("jpeg", jpeg, degraded, "degraded_input"),
-                          "cnn_jpeg": summary("jpeg", {k: v - 0.2 for k, v in jpeg.items()}, degraded, "degraded_input")})
+                          "cnn_residual_jpeg": summary("jpeg", {k: v - 0.2 for k, v in jpeg.items()}, degraded,
+                                                       "degraded_input"),
+                          "cnn_jpeg": summary("jpeg", {k: 1.0 for k in jpeg}, degraded, "degraded_input")})
+    header = next(line for line in page.splitlines() if line.startswith("| setting"))
+    assert "residual CNN (ours)" in header and "thesis: direct-regression CNN" in header
     row = next(line for line in page.splitlines() if line.startswith("| QF 10"))
     assert [cell.strip() for cell in row.split("|")[2:7]] == [
         "27.00 / 0.250", "27.30 / 0.550", "27.50 / 0.750", "—", "29.82 / 0.836"]
     assert "Table 6.2" in page and "Table 6.1" not in page        # only tasks with a trained model
+    # The residual CNN has no thesis numbers; its own table still lists every quality factor.
+    residual = page.split("### cnn_residual_jpeg")[1].split("###")[0]
+    assert "| psnr_q10 ↑ | 27.300 | 27.000 | — |" in residual and "| ssim_q40 ↑ |" in residual
