@@ -41,13 +41,13 @@ class DataConfig:
     splits: SplitSizes = field(default_factory=SplitSizes)
     num_annotators: int = 3         # jittered boundary annotators per view (BSDS-like)
     samples_per_shard: int = 100
-    processes: int = 2              # worker processes for rendering / converting
+    processes: int = 0              # worker processes for rendering / converting (0: one per core)
 
     def __post_init__(self) -> None:
         _check(self.height >= 32 and self.width >= 32, "height and width must be >= 32")
         _check(self.height % 8 == 0 and self.width % 8 == 0, "height and width must be multiples of 8")
         _check(self.num_annotators >= 1, "num_annotators must be >= 1")
-        _check(self.samples_per_shard >= 1 and self.processes >= 1, "samples_per_shard and processes must be >= 1")
+        _check(self.samples_per_shard >= 1 and self.processes >= 0, "samples_per_shard must be >= 1, processes >= 0")
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,38 @@ class DegradationConfig:
         _check(self.sr_scale >= 2, "degradation.sr_scale must be >= 2")
 
 
+JpegSubsampling = Literal["4:2:0", "4:2:2", "4:4:4"]     # chroma subsampling of a JPEG encode
+Downsampler = Literal["box", "bilinear", "lanczos"]     # Pillow filters other than training's bicubic
+
+
+@dataclass(frozen=True)
+class ShiftedDegradationConfig:
+    """Fixed test sets from other generators than training's (degrade splits deblur_shake, jpeg_shift, sr_box)."""
+    shake_kernel_size: int = 30      # camera-shake kernels are size x size, like the training kernels
+    shake_length: float = 20.0       # path length of the shake trajectory in px; at most 2 * ((size - 1) // 2)
+    # (quality, chroma subsampling) per sample: a trained quality with other chroma, an untrained quality.
+    # Quote the subsampling in YAML: bare 4:4:4 is read as a base-60 integer.
+    jpeg: tuple[tuple[int, JpegSubsampling], ...] = ((10, "4:4:4"), (30, "4:2:0"))
+    sr_downsampler: Downsampler = "box"   # makes the low-resolution image; it goes back up by bicubic as in training
+
+    def __post_init__(self) -> None:
+        _check(self.shake_kernel_size >= 1, "degrade.shifted.shake_kernel_size must be >= 1")
+        # Every trajectory point lies within shake_length / 2 of the trajectory's centre of mass, so this
+        # bound (components.data.degradations.max_shake_length) keeps the centred kernel inside its support.
+        longest = 2 * ((self.shake_kernel_size - 1) // 2)
+        _check(1 <= self.shake_length <= longest,
+               f"degrade.shifted.shake_length must lie in [1, {longest}] to fit a {self.shake_kernel_size} x "
+               f"{self.shake_kernel_size} kernel, got {self.shake_length}")
+        _check(len(self.jpeg) >= 1 and all(type(q) is int and 1 <= q <= 100 and s in typing.get_args(JpegSubsampling)
+                                           for q, s in self.jpeg),
+               f"degrade.shifted.jpeg must be a non-empty list of [quality in [1, 100], subsampling in "
+               f"{list(typing.get_args(JpegSubsampling))}] pairs, got {[list(pair) for pair in self.jpeg]}")
+        _check(len(set(self.jpeg)) == len(self.jpeg), f"degrade.shifted.jpeg pairs repeat: {[list(p) for p in self.jpeg]}")
+        _check(self.sr_downsampler in typing.get_args(Downsampler),
+               f"degrade.shifted.sr_downsampler must be one of {list(typing.get_args(Downsampler))}, "
+               f"got {self.sr_downsampler!r}")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     data: str = "shards"             # its dataset: the prepared shards under data/<data> (dvc.yaml reads it)
@@ -152,7 +184,7 @@ class ModelConfig:
 class RayConfig:
     num_workers: int = 1             # Ray Train workers (DDP ranks)
     use_gpu: bool = False
-    cpus_per_worker: float = 1.0
+    cpus_per_worker: float = 0.0     # 0 -> the machine's cores, shared among the workers
     max_failures: int = 2            # FailureConfig: restarts from the last checkpoint
     storage_path: str = ""           # '' -> <repo>/.ray/results; s3://... on a cluster
     address: str = ""                # '' -> $RAY_ADDRESS if set, else a local Ray started by the stage
@@ -160,6 +192,7 @@ class RayConfig:
     def __post_init__(self) -> None:
         _check(self.num_workers >= 1, "ray.num_workers must be >= 1")
         _check(self.max_failures >= 0, "ray.max_failures must be >= 0")
+        _check(self.cpus_per_worker >= 0, "ray.cpus_per_worker must be >= 0 (0: all the machine's cores)")
 
 
 @dataclass(frozen=True)
@@ -177,6 +210,11 @@ class EvaluateConfig:
     boundary_mode: Literal["exact", "fast"] = "exact"   # fast: distance-transform matching (approximate)
     boundary_thresholds: int = 99
     panels: int = 4                  # test images shown in the evaluation run's panel
+    processes: int = 0               # processes for boundary matching (0: one per core)
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1 and self.boundary_thresholds >= 1, "evaluate.batch_size and boundary_thresholds must be >= 1")
+        _check(self.processes >= 0, "evaluate.processes must be >= 0 (0: one per core)")
 
 
 @dataclass(frozen=True)
@@ -191,6 +229,7 @@ class DegradeConfig:
     test_size: int = 192             # test photos are centre-cropped to test_size x test_size
     seed: int = 0                    # seeds the fixed test degradations
     degradation: DegradationConfig = field(default_factory=DegradationConfig)   # jpeg: one set per quality
+    shifted: ShiftedDegradationConfig = field(default_factory=ShiftedDegradationConfig)   # extra sets, other generators
     samples_per_shard: int = 64
 
     def __post_init__(self) -> None:
@@ -202,18 +241,18 @@ class DegradeConfig:
 
 @dataclass(frozen=True)
 class ClaimExperiment:
-    """One claim's runs: `model` retrained once per variant of what `vary` names (and per seed).
+    """One claim's runs: every run trains with the settings of models.<model>, once per variant of what
+    `vary` names (and per seed).
 
-    vary 'loss': variants are LossConfig.kind values; 'model': variants are models.<name> sections
-    (`model` unused); 'jpeg_quality': variants are degradation.jpeg_quality values ('10', 'mixed').
+    vary 'loss': variants are LossConfig.kind values; 'architecture': variants are registered models
+    of the same task (PFF vs CNN at one budget); 'jpeg_quality': degradation.jpeg_quality values ('10', 'mixed').
     """
-    vary: Literal["loss", "model", "jpeg_quality"] = "loss"
+    vary: Literal["loss", "architecture", "jpeg_quality"] = "loss"
     model: str = ""
     variants: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check(self.vary == "model" or bool(self.model), f"model is required when vary is '{self.vary}'")
-        _check(self.vary != "model" or not self.model, "model must be empty when vary is 'model' (the variants are models)")
+        _check(bool(self.model), "model is required: the models.<name> section every run trains with")
         _check(len(set(self.variants)) == len(self.variants), f"variants repeat: {list(self.variants)}")
 
 
@@ -318,7 +357,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or (Ellipsis not in args and len(value) != len(args)):
-            raise ConfigError(f"{where}: expected a list of {len(args)} items, got {value!r}")
+            size = "" if Ellipsis in args else f" of {len(args)} items"
+            raise ConfigError(f"{where}: expected a list{size}, got {value!r}")
         item_hints = [args[0]] * len(value) if Ellipsis in args else list(args)
         return tuple(_coerce(h, v, f"{where}[{i}]") for i, (h, v) in enumerate(zip(item_hints, value)))
     if origin in (typing.Union, types.UnionType):

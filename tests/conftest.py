@@ -25,7 +25,7 @@ os.environ.pop("RAY_ADDRESS", None)
 TINY_PARAMS = {
     "data": {"source": "synth", "seed": 0, "height": 48, "width": 64, "splits": {"train": 24, "val": 8, "test": 8},
              "num_annotators": 3, "samples_per_shard": 8, "processes": 2},
-    "ray": {"num_workers": 1, "cpus_per_worker": 2, "max_failures": 1},
+    "ray": {"num_workers": 1, "cpus_per_worker": 0, "max_failures": 1},
     "tracking": {"experiment": "pixelpred"},
     "evaluate": {"boundary_thresholds": 9, "panels": 2, "batch_size": 8},
     "degrade": {"train_photos": ["brick", "color"], "test_photos": ["camera", "chelsea"], "synth_train": 8,

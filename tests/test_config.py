@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import (BackboneConfig, ConfigError, ModelConfig, Params, flatten, from_dict,
-                               load_params, to_dict)
+from components.config import (BackboneConfig, ConfigError, ModelConfig, Params, ShiftedDegradationConfig, flatten,
+                               from_dict, load_params, to_dict)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,10 @@ def load(tmp_path: Path, text: str) -> Params:
 def test_repository_params_are_valid():
     params = load_params(REPO / "params.yaml")
     from components.models import list_models
-    assert set(params.models) == set(list_models())          # every registered model is trained
+    # Every registered model is trained: by the main job, or (for the record) as a variant of a claim experiment.
+    variants = {v for claim in params.experiments.claims.values() if claim.vary == "architecture" for v in claim.variants}
+    assert set(params.models) | variants == set(list_models())
+    assert set(params.models) >= {c.model for c in params.experiments.claims.values()}
     assert {m.data for m in params.models.values()} == {"shards", "restoration"}
     assert params.model("pff_jpeg").degradation.jpeg_quality == "mixed"
     assert params.root == REPO
@@ -45,10 +48,21 @@ def test_defaults_fill_missing_sections(tmp_path):
     ("models: {m: {degradation: {jpeg_quality: 0}}}\n", "jpeg_quality must be 'mixed' or an integer"),
     ("degrade: {train_photos: [brick], test_photos: [brick]}\n", "cannot be in train and test"),
     ("degrade: {test_size: 190}\n", "multiple of sr_scale"),
+    ("degrade: {shifted: {shake_length: 29}}\n", "degrade.shifted.shake_length must lie in [1, 28]"),
+    ("degrade: {shifted: {shake_kernel_size: 0}}\n", "shake_kernel_size must be >= 1"),
+    ("degrade: {shifted: {jpeg: []}}\n", "degrade.shifted.jpeg must be a non-empty list"),
+    ("degrade: {shifted: {jpeg: [[101, '4:2:0']]}}\n", "degrade.shifted.jpeg must be a non-empty list"),
+    ("degrade: {shifted: {jpeg: [[10, '4:4:4'], [10, '4:4:4']]}}\n", "degrade.shifted.jpeg pairs repeat"),
+    ("degrade: {shifted: {jpeg: [10]}}\n", "degrade.shifted.jpeg[0]: expected a list of 2 items"),
+    ("degrade: {shifted: {jpeg: 10}}\n", "degrade.shifted.jpeg: expected a list, got 10"),
+    ("degrade: {shifted: {jpeg: [[10, '4:1:1']]}}\n", "degrade.shifted.jpeg[0][1]: '4:1:1' is not one of"),
+    ("degrade: {shifted: {jpeg: [[10, 4:4:4]]}}\n", "jpeg[0][1]: 14644 is not one of"),   # YAML 1.1 base 60
+    ("degrade: {shifted: {sr_downsampler: bicubic}}\n", "degrade.shifted.sr_downsampler: 'bicubic' is not one of"),
     ("models: {m: {train: {steps: true}}}\n", "models.m.train.steps: expected int, got bool"),
     ("evaluate: {boundary_mode: slow}\n", "evaluate.boundary_mode"),
-    ("experiments: {claims: {c: {vary: loss, variants: [l1]}}}\n", "model is required when vary is 'loss'"),
-    ("experiments: {claims: {c: {vary: model, model: m, variants: [a]}}}\n", "model must be empty when vary is 'model'"),
+    ("experiments: {claims: {c: {vary: loss, variants: [l1]}}}\n", "model is required"),
+    ("experiments: {claims: {c: {vary: architecture, variants: [a]}}}\n", "model is required"),
+    ("experiments: {claims: {c: {vary: model, model: m, variants: [a]}}}\n", "experiments.claims.c.vary: 'model' is not one of"),
     ("experiments: {claims: {c: {vary: seed, model: m}}}\n", "experiments.claims.c.vary: 'seed' is not one of"),
     ("experiments: {claims: {c: {model: m, variants: [l1, l1]}}}\n", "variants repeat"),
     ("experiments: {claims: {c: {model: m, variants: [10]}}}\n", "variants[0]: expected str, got int"),
@@ -73,6 +87,13 @@ def test_int_is_accepted_for_float_and_tuples_round_trip():
     model = from_dict(ModelConfig, {"loss": {"gamma": 1}}, "m")
     assert isinstance(model.loss.gamma, float)
     assert from_dict(ModelConfig, yaml.safe_load(yaml.safe_dump(to_dict(model))), "m") == model
+
+
+def test_shifted_degradation_pairs_round_trip_through_yaml(tmp_path):
+    params = load(tmp_path, "degrade: {shifted: {jpeg: [[20, '4:2:2'], [50, '4:4:4']], shake_length: 12}}\n")
+    assert params.degrade.shifted.jpeg == ((20, "4:2:2"), (50, "4:4:4")) and params.degrade.shifted.shake_length == 12.0
+    default = ShiftedDegradationConfig()
+    assert from_dict(ShiftedDegradationConfig, yaml.safe_load(yaml.safe_dump(to_dict(default))), "s") == default
 
 
 def test_flatten_names_nested_keys():
