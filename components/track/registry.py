@@ -60,6 +60,18 @@ def register_model(model: nn.Module, architecture: str, name: str, run_id: str, 
     return ModelPointer(name=name, model=architecture, version=version, run_id=run_id, alias=alias)
 
 
+def logged_model_id(pointer: ModelPointer) -> str:
+    """The id of the logged model behind the pointer's version. MLflow 3.17's SQL store leaves
+    ModelVersion.model_id empty for versions registered by log_model, but their source is models:/<id>."""
+    version = MlflowClient().get_model_version(pointer.name, pointer.version)
+    if version.model_id:
+        return version.model_id
+    prefix = "models:/"
+    if not version.source.startswith(prefix):
+        raise PixelpredError(f"{pointer.uri}: registered from {version.source}, not from a logged model")
+    return version.source[len(prefix):]
+
+
 def load_model(pointer: ModelPointer) -> nn.Module:
     """The exact registered version the pointer names -> nn.Module in eval mode."""
     return load_registered(pointer.uri)

@@ -25,7 +25,7 @@ from components.models import model_task
 from components.tasks import Task, get_task
 from components.tasks.base import Predictor
 from components.track.datasets import split_dataset
-from components.track.registry import ModelPointer, load_model
+from components.track.registry import ModelPointer, load_model, logged_model_id
 from components.track.tracking import connect, run_tags
 from components.train.inference import predict, predict_trivial, prediction_panel, score
 
@@ -113,13 +113,13 @@ def log_evaluation(pointer: ModelPointer, task: Task, experiment_id: str, shards
                    trivial_name: str, num_samples: int) -> str:
     """One MLflow run for the evaluation, tagged like the model's train run and linked to the scored version
     (its metrics are logged against the version's logged model) -> run id."""
-    model_id = MlflowClient().get_model_version(pointer.name, pointer.version).model_id
+    model_id = logged_model_id(pointer)
     test_dataset = split_dataset(shards_dir, task.test_split, info.source)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"evaluate@{pointer.name}") as run:
         mlflow.set_tags({**run_tags("evaluate", pointer.model, pointer.name, task.name, info.source),
                          "model_version": pointer.version, "model_uri": pointer.uri, "train_run_id": pointer.run_id,
                          "trivial": trivial_name})
-        mlflow.log_input(test_dataset, context="testing", model=LoggedModelInput(model_id) if model_id else None)
+        mlflow.log_input(test_dataset, context="testing", model=LoggedModelInput(model_id))
         for split in shifted:
             mlflow.log_input(split_dataset(shards_dir, split, info.source), context="testing")
         mlflow.log_params({"split": task.test_split, "num_samples": num_samples, "shifted_splits": ",".join(shifted)})

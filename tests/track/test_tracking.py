@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from components.config import Params, TrackingConfig, from_dict
 from components.data.shards import manifest_path
 from components.track.datasets import split_dataset
+from components.track.registry import logged_model_id
 from components.track.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, connect
 from tests.conftest import TINY_PARAMS
 
@@ -68,7 +69,7 @@ def test_train_and_evaluate_runs_record_datasets_share_tags_and_link_the_version
     # The evaluation names the version it scored, takes its logged model as an input, and logs its test
     # metrics against that model, so the version's model page lists them.
     version = client.get_model_version("seg_baseline", trained.pointer.version)
-    assert eval_run.data.tags["model_version"] == version.version and version.tags["evaluation_run_id"] == eval_run.info.run_id
-    assert [m.model_id for m in eval_run.inputs.model_inputs] == [version.model_id]
-    logged = client.get_logged_model(version.model_id)
+    assert eval_run.data.tags["model_version"] == str(version.version) and version.tags["evaluation_run_id"] == eval_run.info.run_id
+    assert [m.model_id for m in eval_run.inputs.model_inputs] == [logged_model_id(trained.pointer)]
+    logged = client.get_logged_model(logged_model_id(trained.pointer))
     assert {m.key for m in logged.metrics if m.run_id == eval_run.info.run_id} >= {"test/miou", "test/pixel_acc"}
