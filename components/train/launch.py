@@ -73,9 +73,9 @@ def ray_session(config: RayConfig, root: Path) -> Iterator[None]:
         ray.init(address=address, log_to_driver=True)
     else:
         # The dashboard serves the state API that Ray Train's placement-group cleaner polls (without it,
-        # a warning a second). Loopback only, dashboard and cluster alike: nothing outside this machine should drive it.
-        ray.init(dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1", _temp_dir=ray_temp_dir(root),
-                 log_to_driver=True)
+        # a warning a second); loopback only. Ray 2.60's GCS and raylets still listen on every interface
+        # (`_node_ip_address` does not change that); its token authentication guards them.
+        ray.init(dashboard_host="127.0.0.1", _temp_dir=ray_temp_dir(root), log_to_driver=True)
     try:
         yield
     finally:
