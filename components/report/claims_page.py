@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from components.report.claims import FAILS, HOLDS, INCOMPLETE, TRIVIAL, UNINFORMATIVE
 from components.report.figures import PageFigure, figure_lines
-from components.report.shifted import SHIFTED_SPLITS, shifted_table, shortfall_sentence
+from components.report.shifted import SHIFTED_SET_DESCRIPTIONS, shifted_table, shortfall_sentence
 from components.report.thesis import CLAIMS
 
 # status -> what it means, said next to it so a reader needs no other page
@@ -52,7 +52,7 @@ def claim_shifted(result: dict) -> list[str]:
         entries = [(variant, stats, by_variant.get(TRIVIAL, {})) for variant, stats in by_variant.items()
                    if variant != TRIVIAL]
         table, missed = shifted_table(split, entries)
-        lines += [f"*{split}: {SHIFTED_SPLITS.get(split, 'another generator than training')}*", "", *table, ""]
+        lines += [f"*{split}: {SHIFTED_SET_DESCRIPTIONS.get(split, 'another generator than training')}*", "", *table, ""]
         shortfalls += missed
     return ["#### Beyond the training generator (mean ± std over seeds)", "", shortfall_sentence(shortfalls), "",
             *lines]

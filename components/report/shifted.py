@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # shifted test split (degrade stage) -> how its inputs differ from training's (degrade.shifted in params.yaml)
-SHIFTED_SPLITS: dict[str, str] = {
+SHIFTED_SET_DESCRIPTIONS: dict[str, str] = {
     "deblur_shake": "camera-shake blur along random trajectories (training: linear motion blur)",
     "jpeg_shift": "JPEG at other (quality, chroma subsampling) pairs than training's 4:2:0 "
                   "(default: QF 10 at 4:4:4, the untrained QF 30 at 4:2:0)",
@@ -76,7 +76,7 @@ def shifted_section(evaluations: dict[str, dict]) -> list[str]:
         entries = [(name, summary["shifted"][split]["model"], summary["shifted"][split]["trivial"])
                    for name, summary in evaluations.items() if split in (summary.get("shifted") or {})]
         table, missed = shifted_table(split, entries)
-        body += [f"### {split}: {SHIFTED_SPLITS.get(split, 'another generator than training')}", "", *table, ""]
+        body += [f"### {split}: {SHIFTED_SET_DESCRIPTIONS.get(split, 'another generator than training')}", "", *table, ""]
         shortfalls += missed
     return ["## Beyond the training generator", "",
             "Fixed test sets of the held-out photos degraded by another generator than the one the models trained "
