@@ -28,7 +28,10 @@ def make_params(tmp_path, **ray) -> Params:
     return dataclasses.replace(params, root=tmp_path)
 
 
-def test_two_workers_survive_a_killed_worker_and_register(tmp_path, tiny_dataset):
+def test_two_workers_survive_a_killed_worker_and_register(tmp_path, tiny_dataset, monkeypatch):
+    # Ray's own 2 s controller poll (the stages use 0.25 s): the 8 steps then outlast MLflow's 2 s system-metrics
+    # sampling interval, so the run has system metrics to check.
+    monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "2")
     params = make_params(tmp_path, num_workers=2, cpus_per_worker=1, max_failures=1)
     outcome = train_and_register("depth_baseline", params, tiny_dataset, inject_failure_at_step=5)
 
