@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from components.config import BackboneConfig
 from components.data.transforms import IMAGE_MEAN, IMAGE_STD
 from components.models.decoder import DenseTrunk
-from components.models.filter_flow import apply_filter_flow
+from components.models.filter_flow import apply_filter_flow, apply_linear_filter_flow
 from components.models.registry import register_model
 
 FILTER_SIZE = 17   # §6.4.2: 17 x 17 = 289 weights per pixel; the same architecture for all three tasks
@@ -55,7 +55,7 @@ FilterKind = Literal["softmax", "sum_to_one", "free"]
 
 
 class PredictiveFilterFlow(RestorationModel):
-    """Image N x 3 x H x W -> {"restored": N x 3 x H x W, "filters": N x k^2 x H x W}.
+    """Image N x 3 x H x W -> {"restored": N x 3 x H x W}, plus "filters": N x k^2 x H x W when asked.
 
     `filters` picks the constraint on each pixel's k x k filter:
     - "softmax": non-negative and summing to one, the thesis's deblurring prior (§6.3.1);
@@ -63,47 +63,58 @@ class PredictiveFilterFlow(RestorationModel):
     - "free": unconstrained (§6.3.1's choice for JPEG and SR).
     All start as the identity filter, so an untrained model returns its input rather than noise.
     """
+    returns_filters = True   # forward(image, with_filters=True) also returns the per-pixel filters (§6.5 views)
 
     def __init__(self, backbone: BackboneConfig, filter_size: int = FILTER_SIZE, filters: FilterKind = "free") -> None:
         super().__init__()
         self.trunk = two_stream(backbone)
-        self.filter_size, self.filters = filter_size, filters
+        self.filter_size, self.constraint = filter_size, filters
         # A 1x1 head: the two-stream trunk already mixes every pixel's neighbourhood, and at k^2 = 289 outputs a
         # 3x3 head cost as much as the rest of the model (measured: -18% time per step, -0.01/-0.03 dB for SR/JPEG).
         self.head = nn.Conv2d(self.trunk.out_channels, filter_size ** 2, 1)
         # Near-zero (not zero) weights: the trunk gets gradient from the first step.
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
-        identity = torch.zeros(1, filter_size ** 2, 1, 1)
-        identity[0, filter_size ** 2 // 2] = 1.0
+        identity = torch.zeros(filter_size ** 2)
+        identity[filter_size ** 2 // 2] = 1.0
         self.register_buffer("identity", identity, persistent=False)
         if filters == "softmax":
             with torch.no_grad():   # a centre logit of 10 puts ~99% of the weight on the centre tap
                 self.head.bias[filter_size ** 2 // 2] = 10.0
         self.denormalize = Denormalize()
 
-    def predict_filters(self, dense: Tensor) -> Tensor:
-        """Trunk features N x C x H x W -> per-pixel filters N x k^2 x H x W under the model's constraint."""
-        # The filter op reads one k^2 channel at a time: standard (channel-major) layout keeps those reads contiguous.
-        dense, (weight, bias), padding = dense.contiguous(), (self.head.weight, self.head.bias), self.head.padding
-        if self.filters == "softmax":
-            return F.conv2d(dense, weight, bias, padding=padding).softmax(dim=1)
-        # Identity plus a correction scaled by 1/k^2: every tap sees nearly the same gradient on smooth
-        # images, so unscaled taps would move the filter's sum k^2 times faster than any single weight
-        # (Adam steps each tap by ~lr) and training oscillates. The sum-to-one projection (subtracting the
-        # mean over taps), the scale and the identity are all linear in the head's output, so they are
-        # applied to the head's weights and bias instead: the same filters, without three passes over the
-        # N x k^2 x H x W tensor (which cost as much as the trunk).
-        if self.filters == "sum_to_one":
+    def linear_head(self) -> tuple[Tensor, Tensor]:
+        """The linear constraints folded into the head: filters = weight (k^2 x C) @ features + bias (k^2).
+
+        Identity plus a correction scaled by 1/k^2: every tap sees nearly the same gradient on smooth images,
+        so unscaled taps would move the filter's sum k^2 times faster than any single weight (Adam steps each
+        tap by ~lr) and training oscillates. The sum-to-one projection (subtracting the mean over taps), the
+        scale and the identity are all linear in the head's output, so they act on its weights and bias.
+        """
+        weight, bias = self.head.weight.flatten(1), self.head.bias
+        if self.constraint == "sum_to_one":
             weight, bias = weight - weight.mean(0, keepdim=True), bias - bias.mean()
         scale = self.filter_size ** 2
-        return F.conv2d(dense, weight / scale, bias / scale + self.identity.view(-1), padding=padding)
+        return weight / scale, bias / scale + self.identity
 
-    def forward(self, image: Tensor) -> dict[str, Tensor]:
-        """N x 3 x H x W (normalised) -> restored image and the per-pixel filters."""
+    def predict_filters(self, dense: Tensor) -> Tensor:
+        """Trunk features N x C x H x W -> per-pixel filters N x k^2 x H x W under the model's constraint."""
+        if self.constraint == "softmax":
+            return self.head(dense).softmax(dim=1)
+        weight, bias = self.linear_head()
+        return F.conv2d(dense, weight[:, :, None, None], bias)
+
+    def forward(self, image: Tensor, with_filters: bool = False) -> dict[str, Tensor]:
+        """N x 3 x H x W (normalised) -> the restored image, and the filters if `with_filters`."""
         dense, _ = self.trunk(image)
-        filters = self.predict_filters(dense)
-        return {"restored": apply_filter_flow(self.denormalize(image), filters), "filters": filters}
+        image = self.denormalize(image)
+        if with_filters or self.constraint == "softmax":
+            # The filter op reads one k^2 channel at a time: channel-major filters keep those reads contiguous.
+            filters = self.predict_filters(dense.contiguous())
+            restored = apply_filter_flow(image, filters)
+            return {"restored": restored, "filters": filters} if with_filters else {"restored": restored}
+        # Linear constraints: the same result without the N x k^2 x H x W filters (2x faster per training step).
+        return {"restored": apply_linear_filter_flow(image.contiguous(), dense.contiguous(), *self.linear_head())}
 
 
 class DirectRegression(RestorationModel):
@@ -141,7 +152,7 @@ def pff_deblur(backbone: BackboneConfig = BackboneConfig()) -> PredictiveFilterF
     The thesis adds non-negativity too (softmax, `pff_deblur_softmax`). A non-negative filter can
     only deblur by moving pixels towards edges, which this budget does not learn: such models stay
     at the identity. Signed filters can also sharpen, as deconvolution does (README, models list;
-benchmarks/deblur_filter_oracle.py).
+    benchmarks/deblur_filter_oracle.py).
     """
     return PredictiveFilterFlow(backbone, FILTER_SIZE, filters="sum_to_one")
 

@@ -110,10 +110,10 @@ class RestorationTask(Task):
     @torch.no_grad()
     def explain(self, model: torch.nn.Module, samples: Sequence[dict]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """§6.5 views of a filter-flow model: filter-flow maps, top-10 principal filters, k-means cluster colouring."""
-        model.eval()
-        outputs = [model(image_tensor(s[self.input_field])) for s in samples]
-        if not samples or "filters" not in outputs[0]:
+        if not samples or not getattr(model, "returns_filters", False):
             return {}, {}
+        model.eval()
+        outputs = [model(image_tensor(s[self.input_field]), with_filters=True) for s in samples]
         views = filter_views([o["filters"][0].numpy() for o in outputs], clusters=FILTER_CLUSTERS, seed=0)
         restored = self.predict({"restored": torch.cat([o["restored"] for o in outputs])})
         images = {

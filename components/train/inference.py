@@ -59,10 +59,13 @@ def restore_image(model: nn.Module, image: np.ndarray, tile: int = 512, margin: 
     Runs tile by tile with `margin` pixels of context (components/train/tiling.py), so any image size
     fits in memory; tiles are aligned to the model's total stride.
     """
+    with_filters = getattr(model, "returns_filters", False)
+
     def restore_tile(x: torch.Tensor) -> torch.Tensor:
-        out = model(x)
-        parts = [out["restored"]] + ([expected_flow(out["filters"])] if "filters" in out else [])
-        return torch.cat(parts, dim=1)
+        if not with_filters:
+            return model(x)["restored"]
+        out = model(x, with_filters=True)
+        return torch.cat([out["restored"], expected_flow(out["filters"])], dim=1)
 
     multiple = getattr(model, "input_multiple", 1)
     tile, margin = -(-tile // multiple) * multiple, -(-margin // multiple) * multiple   # round up to the stride

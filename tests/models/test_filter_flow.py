@@ -1,11 +1,12 @@
-"""Filter flow against a per-pixel loop and the unfold reference; gradients, deltas, expected flow, convexity."""
+"""Filter flow against a per-pixel loop and the unfold reference; the linear-head form against the explicit one;
+gradients, deltas, expected flow, convexity."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from components.models.filter_flow import apply_filter_flow, expected_flow, unfold_filter_flow
+from components.models.filter_flow import apply_filter_flow, apply_linear_filter_flow, expected_flow, unfold_filter_flow
 
 
 def per_pixel(image: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
@@ -103,6 +104,41 @@ def test_softmax_filters_are_convex():
     inside = out[:, :, 8:-8, 8:-8]
     assert inside.min() >= image.min() - 1e-6 and inside.max() <= image.max() + 1e-6
     assert out.min() >= 0 and out.max() <= image.max() + 1e-6
+
+
+def linear_case(seed: int, N: int = 2, C: int = 3, J: int = 4, k: int = 5, H: int = 9, W: int = 11):
+    generator = torch.Generator().manual_seed(seed)
+    tensors = (torch.randn(N, C, H, W, generator=generator, dtype=torch.float64),
+               torch.randn(N, J, H, W, generator=generator, dtype=torch.float64),
+               torch.randn(k * k, J, generator=generator, dtype=torch.float64),
+               torch.randn(k * k, generator=generator, dtype=torch.float64))
+    return [t.requires_grad_() for t in tensors]
+
+
+def test_linear_form_equals_filtering_with_the_formed_filters_forward_and_backward():
+    """apply_linear_filter_flow(image, features, weight, bias) == apply_filter_flow(image, weight @ features + bias)."""
+    image, features, weight, bias = linear_case(3)
+    grad_out = torch.randn(2, 3, 9, 11, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    filters = torch.einsum("kj,njhw->nkhw", weight, features) + bias.view(1, -1, 1, 1)
+    explicit = per_pixel(image.detach(), filters.detach())
+    inputs = (image, features, weight, bias)
+    ours = apply_linear_filter_flow(*inputs)
+    torch.testing.assert_close(ours, explicit, rtol=0, atol=1e-10)
+    expected = torch.autograd.grad(apply_filter_flow(image, filters), inputs, grad_out)
+    for got, reference in zip(torch.autograd.grad(ours, inputs, grad_out), expected):
+        torch.testing.assert_close(got, reference, rtol=0, atol=1e-10)
+
+
+def test_linear_form_gradcheck():
+    assert torch.autograd.gradcheck(apply_linear_filter_flow, tuple(linear_case(5, N=1, C=2, J=2, k=3, H=4, W=5)))
+
+
+def test_linear_form_rejects_mismatched_shapes():
+    image, features, weight, bias = (t.detach() for t in linear_case(6))
+    with pytest.raises(ValueError, match="k odd"):
+        apply_linear_filter_flow(image, features, weight[:16], bias[:16])
+    with pytest.raises(ValueError, match="features N x J"):
+        apply_linear_filter_flow(image, features[:, :3], weight, bias)
 
 
 def test_rejects_bad_filter_shapes():

@@ -177,14 +177,27 @@ def test_filter_flow_models_start_near_the_identity(name: str) -> None:
     model = build(name, dataclasses.replace(TINY, output_stride=32)).eval()
     image = torch.randn(1, 3, 40, 48)
     with torch.no_grad():
-        out = model(image)
+        out = model(image, with_filters=True)
     assert out["filters"].shape == (1, 17 * 17, 40, 48)
     assert (out["restored"] - Denormalize()(image)).abs().max() < 0.05
 
 
+@pytest.mark.parametrize("name", ["pff_deblur", "pff_jpeg", "pff_deblur_softmax"])
+def test_filter_flow_models_restore_the_same_with_and_without_forming_the_filters(name: str) -> None:
+    """Training runs without the filters (the linear-head form); asking for them must not change the image."""
+    model = build(name, dataclasses.replace(TINY, output_stride=32)).train()
+    with torch.no_grad():   # a trained head: large, signed corrections
+        model.head.weight.normal_(std=1.0)
+        model.head.bias.normal_(std=3.0)
+    image = torch.randn(2, 3, 32, 40)
+    plain = model(image)
+    assert set(plain) == {"restored"}
+    torch.testing.assert_close(plain["restored"], model(image, with_filters=True)["restored"], rtol=1e-4, atol=1e-5)
+
+
 def test_softmax_filters_are_non_negative_and_sum_to_one() -> None:
     model = build("pff_deblur_softmax", dataclasses.replace(TINY, output_stride=32)).train()
-    filters = model(torch.randn(2, 3, 32, 32))["filters"]
+    filters = model(torch.randn(2, 3, 32, 32), with_filters=True)["filters"]
     assert (filters >= 0).all()
     torch.testing.assert_close(filters.sum(1), torch.ones(2, 32, 32))
 
@@ -194,7 +207,7 @@ def test_deblur_filters_sum_to_one_and_may_be_negative() -> None:
     with torch.no_grad():   # a trained head: large, signed corrections
         model.head.weight.normal_(std=1.0)
         model.head.bias.normal_(std=10.0)
-    filters = model(torch.randn(2, 3, 32, 32))["filters"]
+    filters = model(torch.randn(2, 3, 32, 32), with_filters=True)["filters"]
     assert (filters < 0).any()
     torch.testing.assert_close(filters.sum(1), torch.ones(2, 32, 32))
 
