@@ -205,6 +205,22 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """Where s3:// locations live (components/storage/s3.py). Never credentials: those come from the environment."""
+    endpoint_url: str = ""           # '' -> $AWS_ENDPOINT_URL, else AWS (http://127.0.0.1:PORT for moto/MinIO)
+    region: str = ""                 # '' -> $AWS_REGION / $AWS_DEFAULT_REGION, else us-east-1
+    max_attempts: int = 4            # per request, exponential backoff between attempts (botocore 'standard')
+    connect_timeout_s: float = 3.0   # with max_attempts: an unreachable endpoint fails in ~20 s, not minutes
+    read_timeout_s: float = 20.0
+    publish: str = ""                # s3://bucket/prefix: prepare/degrade also upload their shards under it
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.max_attempts <= 10, "storage.max_attempts must be in 1..10")
+        _check(self.connect_timeout_s > 0 and self.read_timeout_s > 0, "storage timeouts must be > 0")
+        _check(not self.publish or self.publish.startswith("s3://"), "storage.publish must be '' or s3://bucket/prefix")
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     batch_size: int = 16
     boundary_mode: Literal["exact", "fast"] = "exact"   # fast: distance-transform matching (approximate)
@@ -273,6 +289,7 @@ class Params:
     data: DataConfig = field(default_factory=DataConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
     models: dict[str, ModelConfig] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from PIL import Image
 from components.config import load_params
 from components.errors import PixelpredError
 from components.storage.local import atomic_directory, write_csv
+from components.storage.location import parse_location
 from components.track.registry import ModelPointer
 from components.train.evaluate import evaluate_registered
 
@@ -20,7 +21,8 @@ log = logging.getLogger("pixelpred.evaluate")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model name (must match the pointer)")
     parser.add_argument("--pointer", type=Path, required=True, help="model.json written by the train stage")
-    parser.add_argument("--shards", type=Path, required=True, help="prepared shards directory")
+    parser.add_argument("--shards", type=parse_location, required=True,
+                        help="prepared shards: a directory or the s3://bucket/prefix they were published to")
     parser.add_argument("--out", type=Path, required=True, help="writes metrics.json and plots/ (panel.png, plot tables)")
 
 

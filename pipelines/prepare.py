@@ -12,6 +12,7 @@ from components.data.dataset import DatasetInfo
 from components.data.shards import write_shards
 from components.data.sources import SPLITS, get_source
 from components.storage.local import atomic_directory
+from components.storage.publish import publish
 
 log = logging.getLogger("pixelpred.prepare")
 
@@ -19,6 +20,9 @@ log = logging.getLogger("pixelpred.prepare")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", type=Path, required=True, help="raw data directory (download's output)")
     parser.add_argument("--out", type=Path, required=True, help="shards directory")
+    parser.add_argument("--published", type=Path,
+                        help="pointer file: where storage.publish put the shards in S3, or that it is unset "
+                             "(default: <out>.published.json)")
 
 
 def readable(samples: Iterable[tuple[str, object]], split: str, counts: Counter) -> Iterator[tuple[str, dict]]:
@@ -44,3 +48,4 @@ def main(args: argparse.Namespace) -> None:
         DatasetInfo(source=source.name, class_names=source.class_names,
                     split_sizes={s: counts[s] for s in SPLITS},
                     skipped={s: counts[f"{s}.skipped"] for s in SPLITS}).write(staging)
+    publish(args.out, params.storage, args.published or args.out.with_name(args.out.name + ".published.json"))

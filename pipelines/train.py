@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from components.config import load_params
+from components.storage.location import parse_location
 from components.storage.local import atomic_directory
 from components.train.checkpoint import save_checkpoint
 from components.train.launch import train_and_register
@@ -16,7 +17,8 @@ log = logging.getLogger("pixelpred.train")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model name (a section under `models` in params.yaml)")
-    parser.add_argument("--shards", type=Path, required=True, help="prepared shards directory")
+    parser.add_argument("--shards", type=parse_location, required=True,
+                        help="prepared shards: a directory or the s3://bucket/prefix they were published to")
     parser.add_argument("--out", type=Path, required=True,
                         help="writes model.json (registry pointer), checkpoint.pt, metrics.json and history.csv")
     parser.add_argument("--inject-failure-at-step", type=int, default=0,

@@ -1,9 +1,15 @@
-"""Shared test set-up: quiet services, Ray's temp dir in a short path we remove, a tiny dataset."""
+"""Shared test set-up: quiet services, Ray's temp dir in a short path we remove, a tiny dataset, a moto S3 server."""
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,6 +33,7 @@ TINY_PARAMS = {
              "num_annotators": 3, "samples_per_shard": 8, "processes": 2},
     "ray": {"num_workers": 1, "cpus_per_worker": 0, "max_failures": 1},
     "tracking": {"experiment": "pixelpred"},
+    "storage": {"publish": ""},
     "evaluate": {"boundary_thresholds": 9, "panels": 2, "batch_size": 8},
     "degrade": {"train_photos": ["brick", "color"], "test_photos": ["camera", "chelsea"], "synth_train": 8,
                 "synth_val": 4, "tile": 64, "test_size": 64, "seed": 0, "samples_per_shard": 16,
@@ -85,3 +92,57 @@ def tiny_restoration(tiny_dataset) -> Path:
     params = root / "params.yaml"
     assert main(["--params", str(params), "degrade", "--synth", str(tiny_dataset), "--out", str(root / "restoration")]) == 0
     return root / "restoration"
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+_buckets = itertools.count()
+
+
+def start_service(command: list[str], ready: re.Pattern[str], timeout_s: float = 60) -> tuple[subprocess.Popen, re.Match]:
+    """Start a loopback service in its own process group; wait for the log line matching `ready`."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    lines = []
+    for line in process.stdout:     # the ready line comes within seconds; a dead process ends the loop
+        lines.append(line)
+        if match := ready.search(line):
+            return process, match
+    stop_service(process)
+    raise RuntimeError(f"{command[0]} did not start:\n{''.join(lines[-20:])}")
+
+
+def stop_service(process: subprocess.Popen) -> None:
+    """Stop the whole process group (servers may fork helpers) and reap it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """A moto S3 server on 127.0.0.1 (a free port), for the session: its endpoint URL."""
+    process, match = start_service([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+                                   re.compile(r"Running on (http://127\.0\.0\.1:\d+)"))
+    # Keep draining its log so a chatty server never blocks on a full pipe.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    yield match.group(1)
+    stop_service(process)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch):
+    """Fake credentials in the environment and a new empty bucket -> (StorageConfig for the server, bucket name)."""
+    import boto3
+
+    from components.config import StorageConfig
+
+    for key, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    bucket = f"bucket-{os.getpid()}-{next(_buckets)}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return StorageConfig(endpoint_url=s3_endpoint, max_attempts=2, connect_timeout_s=1.0), bucket

@@ -5,7 +5,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from components.config import StorageConfig
 from components.errors import PixelpredError
+from components.storage.location import Location, child, read_bytes
 
 INFO_FILE = "dataset.json"
 
@@ -25,10 +27,11 @@ class DatasetInfo:
         (shards_dir / INFO_FILE).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
     @classmethod
-    def read(cls, shards_dir: Path) -> "DatasetInfo":
-        path = shards_dir / INFO_FILE
-        if not path.is_file():
-            raise PixelpredError(f"no prepared dataset at {shards_dir} ({INFO_FILE} missing: run the prepare stage)")
-        raw = json.loads(path.read_text())
+    def read(cls, shards_dir: Location, storage: StorageConfig = StorageConfig()) -> "DatasetInfo":
+        """From a local shards directory or an s3:// prefix the shards were published to."""
+        try:
+            raw = json.loads(read_bytes(child(shards_dir, INFO_FILE), storage))
+        except PixelpredError:
+            raise PixelpredError(f"no prepared dataset at {shards_dir} ({INFO_FILE} missing: run the prepare stage)") from None
         return cls(source=raw["source"], class_names=tuple(raw["class_names"]),
                    split_sizes=raw["split_sizes"], skipped=raw["skipped"])

@@ -1,7 +1,9 @@
 """Deterministic WebDataset shards + a per-split parquet manifest, and a corruption-tolerant reader.
 
 Layout: ``<out_dir>/<split>-000000.tar``, ... and ``<out_dir>/<split>.manifest.parquet``.
-Same samples in -> byte-identical shards out, so DVC hashes stay stable.
+Same samples in -> byte-identical shards out, so DVC hashes stay stable. Shards are written locally; they
+are read from a local directory or an ``s3://bucket/prefix`` alike (components/storage/location.py), S3
+objects streamed as they are read.
 """
 
 import io
@@ -22,8 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import webdataset as wds
 
+from components.config import StorageConfig
 from components.data.schema import CorruptSampleError, decode_sample, encode_sample, spatial_size
 from components.errors import PixelpredError
+from components.storage.location import Location, child, is_remote, list_names, open_binary, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -177,24 +181,38 @@ def write_manifest(out_dir: Path, split: str, rows: list[dict[str, Any]]) -> Pat
     return path
 
 
-def read_manifest(out_dir: Path, split: str) -> pa.Table:
+def read_manifest(out_dir: Location, split: str, storage: StorageConfig = StorageConfig()) -> pa.Table:
     """(shard directory, split) -> manifest table, one row per sample in shard order."""
-    path = manifest_path(out_dir, split)
-    if not path.is_file():
-        raise PixelpredError(f"no manifest for split {split!r}: {path} does not exist")
-    return pq.read_table(path)
+    location = child(out_dir, f"{_check_split(split)}.manifest.parquet")
+    try:
+        return pq.read_table(pa.BufferReader(read_bytes(location, storage)))
+    except PixelpredError:
+        raise PixelpredError(f"no manifest for split {split!r}: {location} does not exist") from None
 
 
-def shard_paths(out_dir: Path, split: str) -> list[str]:
-    """(shard directory, split) -> sorted shard paths; PixelpredError when there are none."""
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
+def shard_paths(out_dir: Location, split: str, storage: StorageConfig = StorageConfig()) -> list[str]:
+    """(shard directory or s3:// prefix, split) -> sorted shard locations; PixelpredError when there are none."""
+    if not is_remote(out_dir) and not Path(out_dir).is_dir():
         raise PixelpredError(f"shard directory {out_dir} does not exist (split {split!r})")
     pattern = _shard_name_pattern(_check_split(split))
-    paths = sorted(str(path) for path in out_dir.iterdir() if pattern.fullmatch(path.name))
+    paths = [child(out_dir, name) for name in list_names(out_dir, storage) if pattern.fullmatch(name)]
     if not paths:
         raise PixelpredError(f"no shards for split {split!r} in {out_dir} (expected {split}-000000.tar, ...)")
     return paths
+
+
+def _open_shards(sources: Iterable[dict[str, Any]], storage: StorageConfig,
+                 handler: CorruptCounter) -> Iterator[dict[str, Any]]:
+    """{'url': location} -> the same with 'stream' open; each stream closes when the next shard is asked for."""
+    for source in sources:
+        try:
+            stream = open_binary(source["url"], storage)
+        except Exception as exn:            # a missing shard is re-raised by the handler: a wrong path, not corruption
+            if handler(exn):
+                continue
+            raise
+        with stream:
+            yield {**source, "stream": stream}
 
 
 def iterate_samples(
@@ -205,6 +223,7 @@ def iterate_samples(
     resampled: bool = False,
     counter: CorruptCounter | None = None,
     required: Collection[str] = (),
+    storage: StorageConfig = StorageConfig(),
 ) -> wds.DataPipeline:
     """Shard paths -> iterable of decoded sample dicts; corrupt samples are skipped and counted in counter.
 
@@ -224,7 +243,9 @@ def iterate_samples(
         stages: list[Any] = [wds.ResampledShards(paths, seed=seed, deterministic=True)]
     else:
         stages = [wds.SimpleShardList(paths, seed=seed if shuffle_buffer > 0 else None), wds.split_by_worker]
-    stages.append(wds.tarfile_to_samples(handler=handler))
+    stages += [partial(_open_shards, storage=storage, handler=handler),
+               partial(wds.tariterators.tar_file_expander, handler=handler),
+               partial(wds.tariterators.group_by_keys, handler=handler)]
     if shuffle_buffer > 0:
         stages.append(wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=seed))
     stages.append(wds.map(partial(decode_sample, required=required), handler=handler))
@@ -232,11 +253,13 @@ def iterate_samples(
 
 
 def load_split(
-    out_dir: Path, split: str, counter: CorruptCounter | None = None, required: Collection[str] = ()
+    out_dir: Location, split: str, counter: CorruptCounter | None = None, required: Collection[str] = (),
+    storage: StorageConfig = StorageConfig(),
 ) -> list[dict[str, Any]]:
-    """(shard directory, split) -> every readable sample of the split, in order (small evaluation splits)."""
+    """(shard directory or s3:// prefix, split) -> every readable sample of the split, in order (small evaluation splits)."""
     counter = counter if counter is not None else CorruptCounter()
-    samples = list(iterate_samples(shard_paths(out_dir, split), counter=counter, required=required))
+    samples = list(iterate_samples(shard_paths(out_dir, split, storage), counter=counter, required=required,
+                                   storage=storage))
     if not samples:
         raise PixelpredError(f"split {split!r} in {out_dir} has no readable sample ({counter.count} corrupt)")
     return samples

@@ -13,20 +13,24 @@ from pathlib import Path
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 
+from components.config import StorageConfig
 from components.data.shards import manifest_path
+from components.storage.location import Location, child, is_remote, read_bytes
 
 DIGEST_CHARS = 16    # MLflow stores dataset digests in a 36-character column
 
 
-def manifest_digest(shards_dir: Path, split: str) -> str:
-    """Shards directory, split -> hex sha256 prefix of its manifest.parquet (deterministic bytes)."""
-    return hashlib.sha256(manifest_path(shards_dir, split).read_bytes()).hexdigest()[:DIGEST_CHARS]
+def manifest_digest(shards_dir: Location, split: str, storage: StorageConfig = StorageConfig()) -> str:
+    """Shards directory or s3:// prefix, split -> hex sha256 prefix of its manifest.parquet (deterministic bytes)."""
+    manifest = read_bytes(child(shards_dir, manifest_path(".", split).name), storage)
+    return hashlib.sha256(manifest).hexdigest()[:DIGEST_CHARS]
 
 
-def split_dataset(shards_dir: Path, split: str, source_name: str) -> MetaDataset:
+def split_dataset(shards_dir: Location, split: str, source_name: str,
+                  storage: StorageConfig = StorageConfig()) -> MetaDataset:
     """One prepared split -> an MLflow dataset '<source_name>/<split>' for `mlflow.log_input`."""
     with warnings.catch_warnings():
         # A local path matches MLflow's 'file' and '' artifact schemes alike; both resolve to the same source type.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
-        source = resolve_dataset_source(str(Path(shards_dir).resolve()))
-    return MetaDataset(source, name=f"{source_name}/{split}", digest=manifest_digest(shards_dir, split))
+        source = resolve_dataset_source(str(shards_dir) if is_remote(shards_dir) else str(Path(shards_dir).resolve()))
+    return MetaDataset(source, name=f"{source_name}/{split}", digest=manifest_digest(shards_dir, split, storage))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import mlflow
@@ -18,9 +17,10 @@ from mlflow import MlflowClient
 from mlflow.entities import LoggedModelInput
 from torch import nn
 
-from components.config import Params
+from components.config import Params, StorageConfig
 from components.data.dataset import DatasetInfo
 from components.data.shards import CorruptCounter, load_split
+from components.storage.location import Location
 from components.models import model_task
 from components.tasks import Task, get_task
 from components.tasks.base import Predictor
@@ -66,16 +66,19 @@ def score_split(model: nn.Module, task: Task, samples: Sequence[dict], trivial: 
     return SplitScores(metrics, trivial_metrics, plots, predictions)
 
 
-def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Path) -> EvaluationOutcome:
+def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Location) -> EvaluationOutcome:
     """Load `pointer`'s version, score it and the trivial baseline on 'test' (and any shifted test sets), log a run."""
     task = get_task(model_task(pointer.model))
-    info = DatasetInfo.read(shards_dir)
+    storage = params.storage
+    info = DatasetInfo.read(shards_dir, storage)
     timings, tic = {}, time.perf_counter()
     counter = CorruptCounter()
     required = (task.input_field, *task.target_fields)
     splits = [task.test_split] + [s for s in task.shifted_splits if s in info.split_sizes]
-    samples = {split: load_split(shards_dir, split, counter=counter, required=required) for split in splits}
-    train = load_split(shards_dir, "train", counter=counter, required=task.stored_fields) if task.trivial_uses_train else []
+    samples = {split: load_split(shards_dir, split, counter=counter, required=required, storage=storage)
+               for split in splits}
+    train = (load_split(shards_dir, "train", counter=counter, required=task.stored_fields, storage=storage)
+             if task.trivial_uses_train else [])
     experiment_id = connect(params.tracking, params.root)
     model = load_model(pointer)
     trivial_name, trivial = task.fit_trivial(train)
@@ -96,7 +99,7 @@ def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Path)
     tic = time.perf_counter()
     shifted = {split: {"model": scores[split].metrics, "trivial": scores[split].trivial_metrics} for split in splits[1:]}
     plots = test.plots | {f"{split}_{name}": rows for split in splits[1:] for name, rows in scores[split].plots.items()}
-    run_id = log_evaluation(pointer, task, experiment_id, shards_dir, info, metrics, test.trivial_metrics, shifted,
+    run_id = log_evaluation(pointer, task, experiment_id, shards_dir, storage, info, metrics, test.trivial_metrics, shifted,
                             plots, panel, views, trivial_name, len(test_samples))
     timings["log_s"] = time.perf_counter() - tic
     log.info("%s v%s: %s | %s: %s", pointer.name, pointer.version, _brief(metrics, task), trivial_name,
@@ -107,21 +110,22 @@ def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Path)
                              timings={k: round(v, 2) for k, v in timings.items()})
 
 
-def log_evaluation(pointer: ModelPointer, task: Task, experiment_id: str, shards_dir: Path, info: DatasetInfo,
+def log_evaluation(pointer: ModelPointer, task: Task, experiment_id: str, shards_dir: Location,
+                   storage: StorageConfig, info: DatasetInfo,
                    metrics: dict[str, float], trivial_metrics: dict[str, float], shifted: dict[str, dict],
                    plots: dict[str, list[dict]], panel: np.ndarray, views: dict[str, np.ndarray],
                    trivial_name: str, num_samples: int) -> str:
     """One MLflow run for the evaluation, tagged like the model's train run and linked to the scored version
     (its metrics are logged against the version's logged model) -> run id."""
     model_id = logged_model_id(pointer)
-    test_dataset = split_dataset(shards_dir, task.test_split, info.source)
+    test_dataset = split_dataset(shards_dir, task.test_split, info.source, storage)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"evaluate@{pointer.name}") as run:
         mlflow.set_tags({**run_tags("evaluate", pointer.model, pointer.name, task.name, info.source),
                          "model_version": pointer.version, "model_uri": pointer.uri, "train_run_id": pointer.run_id,
                          "trivial": trivial_name})
         mlflow.log_input(test_dataset, context="testing", model=LoggedModelInput(model_id))
         for split in shifted:
-            mlflow.log_input(split_dataset(shards_dir, split, info.source), context="testing")
+            mlflow.log_input(split_dataset(shards_dir, split, info.source, storage), context="testing")
         mlflow.log_params({"split": task.test_split, "num_samples": num_samples, "shifted_splits": ",".join(shifted)})
         mlflow.log_metrics({f"test/{k}": v for k, v in metrics.items()}, model_id=model_id, dataset=test_dataset)
         mlflow.log_metrics({f"trivial/{k}": v for k, v in trivial_metrics.items()})

@@ -26,6 +26,7 @@ from torch import nn
 from components.config import Params, RayConfig, flatten, to_dict
 from components.data.dataset import DatasetInfo
 from components.data.shards import shard_paths
+from components.storage.location import Location, is_remote
 from components.errors import PixelpredError
 from components.models import create_model, model_task
 from components.tasks import get_task
@@ -86,17 +87,19 @@ def storage_path(config: RayConfig, root: Path) -> str:
     return config.storage_path or str((root / ".ray" / "results").resolve())
 
 
-def train_and_register(name: str, params: Params, shards_dir: Path, register_as: str = "",
+def train_and_register(name: str, params: Params, shards_dir: Location, register_as: str = "",
                        inject_failure_at_step: int = 0) -> TrainOutcome:
     """Train model `name` with Ray Train, log everything to MLflow, register the final checkpoint
     under `register_as` (default: the model's own name)."""
     task = get_task(model_task(name))
     model_cfg = params.model(name)
     task.check_loss(model_cfg.loss)
-    info = DatasetInfo.read(shards_dir)
-    shards_dir = shards_dir.resolve()                   # workers run in other directories
-    train_shards = tuple(shard_paths(shards_dir, "train"))
-    shard_paths(shards_dir, "val")                      # fail now, not inside a worker
+    storage = params.storage
+    info = DatasetInfo.read(shards_dir, storage)
+    if not is_remote(shards_dir):
+        shards_dir = Path(shards_dir).resolve()         # workers run in other directories
+    train_shards = tuple(shard_paths(shards_dir, "train", storage))
+    shard_paths(shards_dir, "val", storage)             # fail now, not inside a worker
     experiment_id = connect(params.tracking, params.root)
 
     registered_name = register_as or name
@@ -105,9 +108,9 @@ def train_and_register(name: str, params: Params, shards_dir: Path, register_as:
         mlflow.log_params({**flatten(to_dict(model_cfg), f"{name}."), **flatten(to_dict(params.ray), "ray."),
                            "data.source": info.source, "data.train_size": info.split_sizes["train"]})
         for split, context in (("train", "training"), ("val", "validation")):
-            mlflow.log_input(split_dataset(shards_dir, split, info.source), context=context)
+            mlflow.log_input(split_dataset(shards_dir, split, info.source, storage), context=context)
     job = TrainJob(model_name=name, task=task.name, model=model_cfg, info=info, train_shards=train_shards,
-                   val_dir=str(shards_dir), tracking_uri=resolve_tracking_uri(params.tracking, params.root),
+                   val_dir=str(shards_dir), storage=storage, tracking_uri=resolve_tracking_uri(params.tracking, params.root),
                    run_id=run.info.run_id, evaluate=params.evaluate, system_metrics=params.tracking.system_metrics,
                    inject_failure_at_step=inject_failure_at_step)
 

@@ -23,7 +23,7 @@ import ray.train
 import ray.train.torch
 import torch
 
-from components.config import EvaluateConfig, LossConfig, ModelConfig, OptimConfig
+from components.config import EvaluateConfig, LossConfig, ModelConfig, OptimConfig, StorageConfig
 from components.data.shards import CorruptCounter, iterate_samples, load_split
 from components.data.transforms import collate
 from components.models import create_model
@@ -44,7 +44,8 @@ class TrainJob:
     model: ModelConfig
     info: DatasetInfo
     train_shards: tuple[str, ...]
-    val_dir: str                       # shards directory holding the 'val' split
+    val_dir: str                       # shards directory (or s3:// prefix) holding the 'val' split
+    storage: StorageConfig             # how s3:// shards are reached
     tracking_uri: str
     run_id: str
     evaluate: EvaluateConfig
@@ -95,7 +96,7 @@ def batches(job: TrainJob, seed: int) -> Iterator[dict[str, torch.Tensor]]:
     rng = np.random.default_rng(seed)
     task = get_task(job.task)
     stream = iter(iterate_samples(list(job.train_shards), shuffle_buffer=64, seed=seed, resampled=True,
-                                  counter=CorruptCounter(), required=task.stored_fields))
+                                  counter=CorruptCounter(), required=task.stored_fields, storage=job.storage))
     while True:
         samples = [task.example(s, rng, job.model, augment=True)
                    for s in itertools.islice(stream, job.model.train.batch_size)]
@@ -104,7 +105,7 @@ def batches(job: TrainJob, seed: int) -> Iterator[dict[str, torch.Tensor]]:
 
 def validation_examples(job: TrainJob, task: Task) -> list[dict]:
     """The val split as the model sees it, the same at every validation (each example seeded by its index)."""
-    samples = load_split(Path(job.val_dir), "val", required=task.stored_fields)
+    samples = load_split(job.val_dir, "val", required=task.stored_fields, storage=job.storage)
     return [task.example(s, np.random.default_rng(i), job.model, augment=False) for i, s in enumerate(samples)]
 
 

@@ -1,0 +1,58 @@
+"""Local paths and s3:// URIs behind one small set of calls, for everything that reads shards and manifests.
+
+A location is a `str` or `Path`: an `s3://bucket/prefix` URI goes to components/storage/s3.py, anything else
+is the local filesystem. Directories are flat (shard directories hold files, not sub-directories).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+from components.config import StorageConfig
+from components.errors import PixelpredError
+from components.storage import s3
+
+Location = str | Path
+
+
+def is_remote(location: Location) -> bool:
+    return s3.is_s3(location)
+
+
+def parse_location(text: str) -> Location:
+    """A command-line location: s3:// URIs stay strings (Path would fold their '//'), the rest become Paths."""
+    return text if is_remote(text) else Path(text)
+
+
+def child(directory: Location, name: str) -> str:
+    """directory + name, as a string a worker can open (local paths made absolute: workers run elsewhere)."""
+    if is_remote(directory):
+        return s3.join(str(directory), name)
+    return str(Path(directory).resolve() / name)
+
+
+def list_names(directory: Location, storage: StorageConfig) -> list[str]:
+    """File names directly inside `directory`, sorted; PixelpredError when it does not exist."""
+    if is_remote(directory):
+        return s3.list_names(str(directory), storage)
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PixelpredError(f"directory {directory} does not exist")
+    return sorted(path.name for path in directory.iterdir() if path.is_file())
+
+
+def open_binary(location: Location, storage: StorageConfig) -> BinaryIO:
+    """A readable binary stream: the local file, or the S3 object streamed (not downloaded)."""
+    if is_remote(location):
+        return s3.open_object(str(location), storage)
+    return open(location, "rb")
+
+
+def read_bytes(location: Location, storage: StorageConfig) -> bytes:
+    """The whole file or object (manifests, dataset.json: small files)."""
+    if is_remote(location):
+        return s3.read_bytes(str(location), storage)
+    path = Path(location)
+    if not path.is_file():
+        raise PixelpredError(f"{path} does not exist")
+    return path.read_bytes()
