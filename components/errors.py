@@ -3,3 +3,7 @@
 
 class PixelpredError(Exception):
     """A user-facing failure: bad params, unknown names, missing inputs, unreachable services."""
+
+
+class NotFoundError(PixelpredError):
+    """A file, object or bucket that is not there (as opposed to one that cannot be reached)."""

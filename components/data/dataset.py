@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from components.config import StorageConfig
-from components.errors import PixelpredError
+from components.errors import NotFoundError, PixelpredError
 from components.storage.location import Location, child, read_bytes
 
 INFO_FILE = "dataset.json"
@@ -31,7 +31,7 @@ class DatasetInfo:
         """From a local shards directory or an s3:// prefix the shards were published to."""
         try:
             raw = json.loads(read_bytes(child(shards_dir, INFO_FILE), storage))
-        except PixelpredError:
+        except NotFoundError:
             raise PixelpredError(f"no prepared dataset at {shards_dir} ({INFO_FILE} missing: run the prepare stage)") from None
         return cls(source=raw["source"], class_names=tuple(raw["class_names"]),
                    split_sizes=raw["split_sizes"], skipped=raw["skipped"])

@@ -26,7 +26,7 @@ import webdataset as wds
 
 from components.config import StorageConfig
 from components.data.schema import CorruptSampleError, decode_sample, encode_sample, spatial_size
-from components.errors import PixelpredError
+from components.errors import NotFoundError, PixelpredError
 from components.storage.location import Location, child, is_remote, list_names, open_binary, read_bytes
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def read_manifest(out_dir: Location, split: str, storage: StorageConfig = Storag
     location = child(out_dir, f"{_check_split(split)}.manifest.parquet")
     try:
         return pq.read_table(pa.BufferReader(read_bytes(location, storage)))
-    except PixelpredError:
+    except NotFoundError:
         raise PixelpredError(f"no manifest for split {split!r}: {location} does not exist") from None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from components.config import StorageConfig
-from components.errors import PixelpredError
+from components.errors import NotFoundError
 from components.storage import s3
 
 Location = str | Path
@@ -37,7 +37,7 @@ def list_names(directory: Location, storage: StorageConfig) -> list[str]:
         return s3.list_names(str(directory), storage)
     directory = Path(directory)
     if not directory.is_dir():
-        raise PixelpredError(f"directory {directory} does not exist")
+        raise NotFoundError(f"directory {directory} does not exist")
     return sorted(path.name for path in directory.iterdir() if path.is_file())
 
 
@@ -49,10 +49,23 @@ def open_binary(location: Location, storage: StorageConfig) -> BinaryIO:
 
 
 def read_bytes(location: Location, storage: StorageConfig) -> bytes:
-    """The whole file or object (manifests, dataset.json: small files)."""
+    """The whole file or object (manifests, dataset.json: small files); NotFoundError when it is not there."""
     if is_remote(location):
         return s3.read_bytes(str(location), storage)
     path = Path(location)
     if not path.is_file():
-        raise PixelpredError(f"{path} does not exist")
+        raise NotFoundError(f"{path} does not exist")
     return path.read_bytes()
+
+
+def write_bytes(location: Location, data: bytes, storage: StorageConfig) -> None:
+    """Write a small file or object whole (local: via a temp file and rename, so readers never see half of it)."""
+    if is_remote(location):
+        s3.put_bytes(str(location), data, storage)
+        return
+    path = Path(location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + ".partial")
+    staging.write_bytes(data)
+    staging.replace(path)
+

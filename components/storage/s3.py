@@ -28,7 +28,7 @@ from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 
 from components.config import StorageConfig
-from components.errors import PixelpredError
+from components.errors import NotFoundError, PixelpredError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ def endpoint_url(config: StorageConfig) -> str | None:
     return config.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+def region(config: StorageConfig) -> str:
+    return config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 @functools.lru_cache(maxsize=8)
 def client(config: StorageConfig) -> Any:
     """A boto3 S3 client for these settings (one per process: clients are not picklable, Ray workers make their own)."""
@@ -66,8 +70,8 @@ def client(config: StorageConfig) -> Any:
         retries={"max_attempts": config.max_attempts, "mode": "standard"},
         connect_timeout=config.connect_timeout_s, read_timeout=config.read_timeout_s,
         s3={"addressing_style": "path"} if endpoint_url(config) else None)
-    region = config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url(config), region_name=region, config=settings)
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url(config), region_name=region(config),
+                                          config=settings)
 
 
 def describe(err: Exception, uri: str, config: StorageConfig) -> PixelpredError:
@@ -77,9 +81,9 @@ def describe(err: Exception, uri: str, config: StorageConfig) -> PixelpredError:
         code = err.response.get("Error", {}).get("Code", "")
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in ("NoSuchBucket",):
-            return PixelpredError(f"{where}: the bucket does not exist")
+            return NotFoundError(f"{where}: the bucket does not exist")
         if code in ("NoSuchKey", "404", "NotFound") or status == 404:
-            return PixelpredError(f"{where}: no such object")
+            return NotFoundError(f"{where}: no such object")
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
             return PixelpredError(f"{where}: access denied ({code}); credentials come from the AWS_* environment")
         return PixelpredError(f"{where}: {code or status}")
@@ -100,7 +104,7 @@ def check_bucket(uri: str, config: StorageConfig) -> None:
         client(config).head_bucket(Bucket=bucket)
     except botocore.exceptions.ClientError as err:
         if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-            raise PixelpredError(f"{SCHEME}{bucket} (endpoint {endpoint_url(config) or 'AWS'}): the bucket does not exist") from None
+            raise NotFoundError(f"{SCHEME}{bucket} (endpoint {endpoint_url(config) or 'AWS'}): the bucket does not exist") from None
         raise describe(err, f"{SCHEME}{bucket}", config) from None
     except FAILURES as err:
         raise describe(err, f"{SCHEME}{bucket}", config) from None
@@ -180,6 +184,30 @@ class ObjectReader(io.RawIOBase):
 def open_object(uri: str, config: StorageConfig) -> io.BufferedReader:
     """s3://bucket/key -> a buffered binary stream of its bytes (read as it goes; nothing lands on disk)."""
     return io.BufferedReader(ObjectReader(uri, config), buffer_size=CHUNK)
+
+
+def put_bytes(uri: str, data: bytes, config: StorageConfig) -> None:
+    bucket, key = split_uri(uri)
+    try:
+        client(config).put_object(Bucket=bucket, Key=key, Body=data)
+    except FAILURES as err:
+        raise describe(err, uri, config) from None
+
+
+def arrow_filesystem(config: StorageConfig) -> "pyarrow.fs.S3FileSystem":
+    """The same settings as a pyarrow filesystem, for Ray Train's storage_filesystem (it takes no boto3 client).
+
+    pyarrow does not read AWS_ENDPOINT_URL, so the endpoint is passed explicitly; credentials still come
+    from the environment (pyarrow reads the same AWS_* variables).
+    """
+    import pyarrow.fs
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(endpoint_url(config)) if endpoint_url(config) else None
+    return pyarrow.fs.S3FileSystem(
+        region=region(config), connect_timeout=config.connect_timeout_s, request_timeout=config.read_timeout_s,
+        retry_strategy=pyarrow.fs.AwsStandardS3RetryStrategy(max_attempts=config.max_attempts),
+        endpoint_override=endpoint.netloc if endpoint else None, scheme=endpoint.scheme if endpoint else None)
 
 
 def upload_file(path: Path, uri: str, config: StorageConfig) -> None:

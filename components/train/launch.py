@@ -3,10 +3,17 @@
 The same call works against a local Ray started here, an existing head ($RAY_ADDRESS or
 `ray.address` in params) or a cluster reached through `ray job submit` (which sets
 RAY_ADDRESS); checkpoints go to `ray.storage_path` (S3 on a multi-node cluster).
+
+A stage's Ray Train run is named after what it trains (model, registered name, settings, data), so running
+the same stage again after its driver died resumes that run from its last checkpoint, and continues its
+MLflow run, instead of starting over. A run that finished is marked so in its storage directory; the next
+run of the same settings (e.g. `dvc repro --force`) starts a new attempt `<name>-2`, `-3`, ...
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import logging
 import os
 import tempfile
@@ -23,14 +30,15 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from torch import nn
 
-from components.config import Params, RayConfig, flatten, to_dict
+from components.config import Params, RayConfig, StorageConfig, flatten, to_dict
 from components.data.dataset import DatasetInfo
 from components.data.shards import shard_paths
-from components.storage.location import Location, is_remote
-from components.errors import PixelpredError
+from components.errors import NotFoundError, PixelpredError
+from components.storage import s3
+from components.storage.location import Location, child, is_remote, read_bytes, write_bytes
 from components.models import create_model, model_task
 from components.tasks import get_task
-from components.track.datasets import split_dataset
+from components.track.datasets import manifest_digest, split_dataset
 from components.track.registry import ModelPointer, register_model
 from components.track.tracking import connect, resolve_tracking_uri, run_tags
 from components.train.loop import CHECKPOINT_FILE, TrainJob, train_loop_per_worker
@@ -83,8 +91,45 @@ def ray_session(config: RayConfig, root: Path) -> Iterator[None]:
         ray.shutdown()
 
 
+RUN_STATE_FILE = "pixelpred_run.json"   # beside Ray's files of a run: its MLflow run and whether it finished
+
+
 def storage_path(config: RayConfig, root: Path) -> str:
     return config.storage_path or str((root / ".ray" / "results").resolve())
+
+
+def run_identity(name: str, registered_name: str, params: Params, shards_dir: Location, manifest: str) -> str:
+    """What a training run is: the same model, settings and data give the same Ray Train run name."""
+    what = {"model": name, "registered": registered_name, "config": to_dict(params.model(name)),
+            "ray": {"num_workers": params.ray.num_workers, "use_gpu": params.ray.use_gpu},
+            "shards": str(shards_dir), "train_manifest": manifest}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{registered_name}-{digest}"
+
+
+def claim_run(base: str, root: str, storage: StorageConfig) -> tuple[str, str]:
+    """-> (Ray Train run name, MLflow run id to continue or ''): the first attempt of `base` that has not finished.
+
+    An unfinished attempt whose MLflow run this tracking store does not know (another store, a wiped
+    database) is passed over as well: resuming it would log into a run that is not there.
+    """
+    for attempt in itertools.count(1):
+        name = base if attempt == 1 else f"{base}-{attempt}"
+        try:
+            state = json.loads(read_bytes(child(root, f"{name}/{RUN_STATE_FILE}"), storage))
+        except NotFoundError:
+            return name, ""
+        if not state["complete"]:
+            try:
+                mlflow.MlflowClient().get_run(state["mlflow_run_id"])
+                return name, state["mlflow_run_id"]
+            except mlflow.exceptions.MlflowException:
+                log.warning("%s: its MLflow run %s is not in this store; starting a new attempt", name,
+                            state["mlflow_run_id"])
+
+
+def write_run_state(root: str, name: str, storage: StorageConfig, **state: object) -> None:
+    write_bytes(child(root, f"{name}/{RUN_STATE_FILE}"), json.dumps(state, indent=2).encode(), storage)
 
 
 def train_and_register(name: str, params: Params, shards_dir: Location, register_as: str = "",
@@ -103,12 +148,20 @@ def train_and_register(name: str, params: Params, shards_dir: Location, register
     experiment_id = connect(params.tracking, params.root)
 
     registered_name = register_as or name
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train@{registered_name}") as run:
-        mlflow.set_tags(run_tags("train", name, registered_name, task.name, info.source))
-        mlflow.log_params({**flatten(to_dict(model_cfg), f"{name}."), **flatten(to_dict(params.ray), "ray."),
-                           "data.source": info.source, "data.train_size": info.split_sizes["train"]})
-        for split, context in (("train", "training"), ("val", "validation")):
-            mlflow.log_input(split_dataset(shards_dir, split, info.source, storage), context=context)
+    results = storage_path(params.ray, params.root)
+    base = run_identity(name, registered_name, params, shards_dir, manifest_digest(shards_dir, "train", storage))
+    ray_run, mlflow_run_id = claim_run(base, results, storage)
+    if mlflow_run_id:
+        log.info("resuming Ray Train run %s (MLflow run %s) from its last checkpoint", ray_run, mlflow_run_id)
+    with mlflow.start_run(run_id=mlflow_run_id or None, experiment_id=None if mlflow_run_id else experiment_id,
+                          run_name=None if mlflow_run_id else f"train@{registered_name}") as run:
+        if not mlflow_run_id:
+            mlflow.set_tags({**run_tags("train", name, registered_name, task.name, info.source), "ray_run": ray_run})
+            mlflow.log_params({**flatten(to_dict(model_cfg), f"{name}."), **flatten(to_dict(params.ray), "ray."),
+                               "data.source": info.source, "data.train_size": info.split_sizes["train"]})
+            for split, context in (("train", "training"), ("val", "validation")):
+                mlflow.log_input(split_dataset(shards_dir, split, info.source, storage), context=context)
+    write_run_state(results, ray_run, storage, mlflow_run_id=run.info.run_id, complete=False)
     job = TrainJob(model_name=name, task=task.name, model=model_cfg, info=info, train_shards=train_shards,
                    val_dir=str(shards_dir), storage=storage, tracking_uri=resolve_tracking_uri(params.tracking, params.root),
                    run_id=run.info.run_id, evaluate=params.evaluate, system_metrics=params.tracking.system_metrics,
@@ -119,7 +172,7 @@ def train_and_register(name: str, params: Params, shards_dir: Location, register
     with ray_session(params.ray, params.root):
         timings["ray_start_s"] = time.perf_counter() - tic
         tic = time.perf_counter()
-        result = fit(job, params.ray, params.root)
+        result = fit(job, ray_run, params.ray, results, storage)
         timings["fit_s"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
@@ -131,6 +184,8 @@ def train_and_register(name: str, params: Params, shards_dir: Location, register
     model_config = {"model": name, "task": task.name, "class_names": list(info.class_names),
                     "model_kwargs": model_kwargs, **to_dict(model_cfg)}
     pointer = register_model(model, name, registered_name, run.info.run_id, params.tracking.alias, model_config)
+    write_run_state(results, ray_run, storage, mlflow_run_id=run.info.run_id, complete=True,
+                    model_version=pointer.version)
     timings["register_s"] = time.perf_counter() - tic
     log.info("registered %s version %s (run %s)", pointer.name, pointer.version, pointer.run_id)
     curve = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")
@@ -148,8 +203,12 @@ def worker_cpus(config: RayConfig) -> float:
     return max(1.0, min(max(nodes, default=1.0), sum(nodes) // config.num_workers))
 
 
-def fit(job: TrainJob, config: RayConfig, root: Path):
-    """Run the worker loop on `config.num_workers` Ray Train workers -> ray.train.Result."""
+def fit(job: TrainJob, run_name: str, config: RayConfig, results: str, storage: StorageConfig):
+    """Run (or resume) the worker loop on `config.num_workers` Ray Train workers -> ray.train.Result.
+
+    `results` is a local directory or an s3:// URI; for S3, Ray gets a pyarrow filesystem with the project's
+    endpoint and the path without its scheme (Ray's convention for a custom storage_filesystem).
+    """
     cpus = worker_cpus(config)
     log.info("%d Ray Train worker(s) x %g CPU%s", config.num_workers, cpus, ", 1 GPU each" if config.use_gpu else "")
     # The Train controller polls its workers this often, and a report or the end of training waits for the next
@@ -161,8 +220,9 @@ def fit(job: TrainJob, config: RayConfig, root: Path):
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker={"CPU": cpus}),
         run_config=RunConfig(
-            name=f"{job.model_name}-{job.run_id[:8]}",
-            storage_path=storage_path(config, root),
+            name=run_name,
+            storage_path=results[len(s3.SCHEME):] if is_remote(results) else results,
+            storage_filesystem=s3.arrow_filesystem(storage) if is_remote(results) else None,
             failure_config=FailureConfig(max_failures=config.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
