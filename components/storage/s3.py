@@ -1,8 +1,10 @@
 """S3 objects through boto3: one client per settings and process, retries with backoff, one-line errors.
 
-boto3 is the one S3 library of the project: DVC's S3 remote (dvc-s3) and MLflow's S3 artifact store use it
-too, so one set of environment variables and one endpoint setting serve all three. (Ray Train alone needs a
-pyarrow filesystem for its storage path; `components.train.launch` builds that from the same settings.)
+boto3 is the one S3 library of the project's own code. It is also what MLflow's S3 artifact store uses, and
+DVC's S3 remote runs on the same botocore (through s3fs/aiobotocore), so the AWS_* environment, the
+credential chain and the endpoint setting mean the same to all three. Ray Train alone needs a pyarrow
+filesystem for its storage path: `arrow_filesystem` builds it from the same settings (pyarrow has no
+boto3 hook), and it only ever reads and writes Ray's checkpoints.
 
 Credentials come only from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, a
 profile or an instance role): nothing here accepts or logs them. The endpoint is `storage.endpoint_url`, else
