@@ -21,7 +21,7 @@ import io
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import botocore.config

@@ -8,7 +8,6 @@ import tarfile
 import time
 from pathlib import Path
 
-import boto3
 import botocore.exceptions
 import pytest
 
