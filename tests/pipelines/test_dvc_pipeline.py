@@ -96,6 +96,33 @@ def test_repro_then_noop_then_one_model(project):
     assert summary["registered"]["version"] == "2"
 
 
+def test_a_second_machine_pulls_the_trained_state_from_an_s3_remote(project, s3_bucket, tmp_path):
+    """Right after the repro test (later tests edit params.yaml). `dvc push` to an S3 remote (moto on loopback, endpoint in the remote's config), then a copy with no
+    cache and no outputs pulls data, checkpoints and results and has nothing to retrain. The MLflow store
+    travels as a shared tracking server would serve it: DVC carries files, the registry is the server's."""
+    storage, bucket = s3_bucket
+    dvc(project, "remote", "add", "--local", "-f", "s3", f"s3://{bucket}/dvc")
+    dvc(project, "remote", "modify", "--local", "s3", "endpointurl", storage.endpoint_url)
+    dvc(project, "push", "-r", "s3")
+    s3 = boto3.client("s3", endpoint_url=storage.endpoint_url, region_name="us-east-1")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="dvc/").get("KeyCount", 0) > 0
+
+    # What git would give the second machine: sources, dvc.lock, pointers and metrics, no DVC-cached outputs.
+    cached = shutil.ignore_patterns("cache", "tmp", "checkpoint.pt", "plots", "config.local", ".ray")
+    second = tmp_path / "second"
+    shutil.copytree(project, second, ignore=lambda d, names: cached(d, names) | (
+        {n for n in names if not n.endswith(".published.json")} if Path(d) == project / "data" else set()))
+    assert not (second / "data" / "shards").exists()
+    dvc(second, "remote", "add", "--local", "-f", "s3", f"s3://{bucket}/dvc")
+    dvc(second, "remote", "modify", "--local", "s3", "endpointurl", storage.endpoint_url)
+    dvc(second, "pull", "-r", "s3")
+    assert (second / "data" / "shards" / "dataset.json").is_file()
+    assert (second / "results" / "train" / "depth_baseline" / "checkpoint.pt").is_file()
+    assert (second / "results" / "evaluate" / "pff_jpeg" / "plots" / "panel.png").is_file()
+    assert json.loads(dvc(second, "status", "dvc.yaml", "--json")) == {}     # the main pipeline is up to date
+    assert ran_stages(dvc(second, "repro")) == set()
+
+
 def test_restore_cli_runs_the_registered_model_tile_by_tile(project, tmp_path):
     from PIL import Image
     image = np.random.default_rng(0).integers(0, 256, (70, 90, 3), dtype=np.uint8)   # not a multiple of any tile
@@ -185,29 +212,3 @@ def test_dvc_plots_show_loads_every_plot(project):
     assert expected <= set(shown["data"]), sorted(shown["data"])
     assert all(shown["data"][name] for name in expected), [name for name in expected if not shown["data"][name]]
 
-
-def test_a_second_machine_pulls_the_trained_state_from_an_s3_remote(project, s3_bucket, tmp_path):
-    """`dvc push` to an S3 remote (moto on loopback, endpoint in the remote's config), then a copy with no
-    cache and no outputs pulls data, checkpoints and results and has nothing to retrain. The MLflow store
-    travels as a shared tracking server would serve it: DVC carries files, the registry is the server's."""
-    storage, bucket = s3_bucket
-    dvc(project, "remote", "add", "--local", "-f", "s3", f"s3://{bucket}/dvc")
-    dvc(project, "remote", "modify", "--local", "s3", "endpointurl", storage.endpoint_url)
-    dvc(project, "push", "-r", "s3")
-    s3 = boto3.client("s3", endpoint_url=storage.endpoint_url, region_name="us-east-1")
-    assert s3.list_objects_v2(Bucket=bucket, Prefix="dvc/").get("KeyCount", 0) > 0
-
-    # What git would give the second machine: sources, dvc.lock, pointers and metrics, no DVC-cached outputs.
-    cached = shutil.ignore_patterns("cache", "tmp", "checkpoint.pt", "plots", "config.local", ".ray")
-    second = tmp_path / "second"
-    shutil.copytree(project, second, ignore=lambda d, names: cached(d, names) | (
-        {n for n in names if not n.endswith(".published.json")} if Path(d) == project / "data" else set()))
-    assert not (second / "data" / "shards").exists()
-    dvc(second, "remote", "add", "--local", "-f", "s3", f"s3://{bucket}/dvc")
-    dvc(second, "remote", "modify", "--local", "s3", "endpointurl", storage.endpoint_url)
-    dvc(second, "pull", "-r", "s3")
-    assert (second / "data" / "shards" / "dataset.json").is_file()
-    assert (second / "results" / "train" / "depth_baseline" / "checkpoint.pt").is_file()
-    assert (second / "results" / "evaluate" / "pff_jpeg" / "plots" / "panel.png").is_file()
-    assert json.loads(dvc(second, "status", "dvc.yaml", "--json")) == {}     # the main pipeline is up to date
-    assert ran_stages(dvc(second, "repro")) == set()
