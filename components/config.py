@@ -303,17 +303,35 @@ class Params:
         return self.models[name]
 
 
-def load_params(path: str | Path) -> Params:
-    """Read and validate params.yaml -> Params (raises ConfigError naming the bad key)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"params file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
-    params = from_dict(Params, raw, where=str(path))
-    return dataclasses.replace(params, root=path.resolve().parent)
+def load_params(paths: str | Path | list[str | Path]) -> Params:
+    """Read and validate params.yaml -> Params (raises ConfigError naming the bad key).
+
+    A list of files is one set of params: each later file overlays the earlier ones key by key (nested sections
+    merge, other values replace), e.g. `infra/params.cluster.yaml` over `params.yaml`; the merged result is
+    validated once. Relative paths in params resolve against the first file's directory.
+    """
+    files = [Path(p) for p in (paths if isinstance(paths, list) else [paths])]
+    raw: dict = {}
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"params file not found: {path}")
+        try:
+            layer = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+        if not isinstance(layer, dict):
+            raise ConfigError(f"{path}: expected a mapping of params sections")
+        raw = overlay(raw, layer)
+    params = from_dict(Params, raw, where=" + ".join(map(str, files)))
+    return dataclasses.replace(params, root=files[0].resolve().parent)
+
+
+def overlay(base: dict, top: dict) -> dict:
+    """`top` over `base`: mappings merge recursively, anything else in `top` replaces."""
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = overlay(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def to_dict(obj: Any) -> Any:

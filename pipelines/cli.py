@@ -1,4 +1,4 @@
-"""`pixelpred [--params FILE] <stage> ...`: one subcommand per pipeline stage.
+"""`pixelpred [--params FILE]... <stage> ...`: one subcommand per pipeline stage.
 
 Bad input (unknown names, invalid params, missing inputs, unreachable services) ends with one
 `pixelpred <stage>: error: ...` line and exit code 2. Only the chosen stage's module is imported,
@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     parser = argparse.ArgumentParser(prog="pixelpred", description=__doc__, add_help=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--params", action="append",
+                        help="params file (default: params.yaml); repeat to overlay files, later keys winning")
     parser.add_argument("stage", nargs="?", choices=STAGES, help="pipeline stage")
     known, rest = parser.parse_known_args(argv)
     if known.stage is None:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     stage_parser = argparse.ArgumentParser(prog=f"pixelpred {known.stage}", description=module.__doc__)
     module.add_arguments(stage_parser)
     args = stage_parser.parse_args(rest)
-    args.params = known.params
+    args.params = known.params or ["params.yaml"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         module.main(args)

@@ -10,8 +10,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -98,28 +100,51 @@ S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "test
 _buckets = itertools.count()
 
 
-def start_service(command: list[str], ready: re.Pattern[str], timeout_s: float = 60) -> tuple[subprocess.Popen, re.Match]:
-    """Start a loopback service in its own process group; wait for the log line matching `ready`."""
+def start_service(command: list[str], ready: re.Pattern[str], env: dict[str, str] | None = None,
+                  ) -> tuple[subprocess.Popen, re.Match]:
+    """Start a loopback service as the leader of a new session; wait for the log line matching `ready`.
+
+    Its log keeps being drained in the background, so a chatty server never blocks on a full pipe.
+    """
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+                               start_new_session=True, env=env)
     lines = []
     for line in process.stdout:     # the ready line comes within seconds; a dead process ends the loop
         lines.append(line)
         if match := ready.search(line):
+            threading.Thread(target=process.stdout.read, daemon=True).start()
             return process, match
     stop_service(process)
     raise RuntimeError(f"{command[0]} did not start:\n{''.join(lines[-20:])}")
 
 
-def stop_service(process: subprocess.Popen) -> None:
-    """Stop the whole process group (servers may fork helpers) and reap it."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+def session_processes(leader: int) -> list[int]:
+    """Live processes of the session `leader` started: servers fork helpers (MLflow's job consumers), and Ray's
+    workers leave its process group but not its session."""
+    found = []
+    for pid in psutil.pids():
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            if os.getsid(pid) == leader and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.append(pid)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            continue
+    return found
+
+
+def stop_service(process: subprocess.Popen, grace_s: float = 10) -> None:
+    """Stop every process of the service's session (SIGTERM, then SIGKILL after `grace_s`) and reap the leader."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5)):
+        for pid in session_processes(process.pid):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait_s
+        while session_processes(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not session_processes(process.pid):
+            break
+    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -127,8 +152,6 @@ def s3_endpoint() -> str:
     """A moto S3 server on 127.0.0.1 (a free port), for the session: its endpoint URL."""
     process, match = start_service([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
                                    re.compile(r"Running on (http://127\.0\.0\.1:\d+)"))
-    # Keep draining its log so a chatty server never blocks on a full pipe.
-    threading.Thread(target=process.stdout.read, daemon=True).start()
     yield match.group(1)
     stop_service(process)
 

@@ -106,3 +106,19 @@ def test_missing_or_broken_file(tmp_path):
         load_params(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(tmp_path, "data: {height: [\n")
+
+
+def test_a_later_params_file_overlays_the_earlier_one_key_by_key(tmp_path):
+    base = load_params(REPO / "params.yaml")
+    top = tmp_path / "cluster.yaml"
+    top.write_text("ray: {storage_path: s3://b/ray, use_gpu: true}\nmodels: {seg_baseline: {train: {steps: 7}}}\n")
+    merged = load_params([REPO / "params.yaml", top])
+    assert merged.ray.storage_path == "s3://b/ray" and merged.ray.use_gpu
+    assert merged.ray.max_failures == base.ray.max_failures                  # untouched keys of a section stay
+    seg, base_seg = merged.model("seg_baseline"), base.model("seg_baseline")
+    assert seg.train.steps == 7 and seg.train.batch_size == base_seg.train.batch_size and seg.loss == base_seg.loss
+    assert merged.models.keys() == base.models.keys() and merged.model("pff_sr") == base.model("pff_sr")
+    assert merged.root == REPO                                               # relative paths: the first file's
+    top.write_text("ray: {num_wrokers: 2}\n")
+    with pytest.raises(ConfigError, match="num_wrokers"):
+        load_params([REPO / "params.yaml", top])

@@ -1,16 +1,19 @@
 """Local paths and s3:// URIs behind one small set of calls, for everything that reads shards and manifests.
 
 A location is a `str` or `Path`: an `s3://bucket/prefix` URI goes to components/storage/s3.py, anything else
-is the local filesystem. Directories are flat (shard directories hold files, not sub-directories).
+is the local filesystem. Directories read are flat (shard directories hold files, not sub-directories).
 """
 from __future__ import annotations
 
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from components.config import StorageConfig
 from components.errors import NotFoundError
 from components.storage import s3
+from components.storage.local import atomic_directory
 
 Location = str | Path
 
@@ -69,3 +72,29 @@ def write_bytes(location: Location, data: bytes, storage: StorageConfig) -> None
     staging.write_bytes(data)
     staging.replace(path)
 
+
+
+def check_writable(location: Location, storage: StorageConfig) -> None:
+    """Fail before any work when an s3:// output's bucket is missing or unreachable (local parents are created)."""
+    if is_remote(location):
+        s3.check_bucket(str(location), storage)
+
+
+@contextmanager
+def output_directory(location: Location, storage: StorageConfig, last: str = "") -> Iterator[Path]:
+    """A stage's output directory, whole or not at all: yields a local staging directory that, on success,
+    replaces the local directory or is uploaded under the s3:// prefix; on error nothing is written.
+
+    S3 has no rename: the file named `last` (e.g. the model pointer) is uploaded after all the others, so a
+    reader that finds it finds the rest.
+    """
+    if not is_remote(location):
+        with atomic_directory(Path(location)) as staging:
+            yield staging
+        return
+    with tempfile.TemporaryDirectory(prefix="pixelpred-out-") as tmp:
+        staging = Path(tmp)
+        yield staging
+        files = sorted((p for p in staging.rglob("*") if p.is_file()), key=lambda p: (p.name == last, str(p)))
+        for path in files:
+            s3.upload_file(path, s3.join(str(location), path.relative_to(staging).as_posix()), storage)

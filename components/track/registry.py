@@ -16,7 +16,9 @@ import torch
 from mlflow import MlflowClient
 from torch import nn
 
-from components.errors import PixelpredError
+from components.config import StorageConfig
+from components.errors import NotFoundError, PixelpredError
+from components.storage.location import Location, read_bytes
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,12 @@ class ModelPointer:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
-    def read(cls, path: Path) -> "ModelPointer":
-        if not path.is_file():
-            raise PixelpredError(f"model pointer not found: {path} (run the train stage first)")
-        return cls(**json.loads(path.read_text()))
+    def read(cls, location: Location, storage: StorageConfig) -> "ModelPointer":
+        """From a local model.json or one a cluster job wrote to S3."""
+        try:
+            return cls(**json.loads(read_bytes(location, storage)))
+        except NotFoundError:
+            raise PixelpredError(f"model pointer not found: {location} (run the train stage first)") from None
 
 
 def register_model(model: nn.Module, architecture: str, name: str, run_id: str, alias: str, config: dict) -> ModelPointer:

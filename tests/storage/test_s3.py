@@ -165,22 +165,37 @@ def test_prepare_publishes_through_params_and_a_failed_publish_leaves_no_pointer
     assert not (tmp_path / "again.json").exists()
 
 
-@pytest.mark.slow
-def test_train_and_evaluate_read_their_shards_from_s3(published, tmp_path):
-    """The stages as a cluster job runs them: `--shards s3://...`, every rank streaming from S3."""
-    import dataclasses
-    from mlflow import MlflowClient
-    from components.config import Params, from_dict
-    from components.train.evaluate import evaluate_registered
-    from components.train.launch import train_and_register
+def test_a_stage_output_on_s3_appears_whole_pointer_last_or_not_at_all(s3_bucket, monkeypatch):
+    from components.storage.location import list_names, output_directory
 
-    prefix, storage, _ = published
-    raw = {**TINY_PARAMS, "storage": {"endpoint_url": storage.endpoint_url}}
-    params = dataclasses.replace(from_dict(Params, raw, "params"), root=tmp_path)
-    trained = train_and_register("seg_baseline", params, prefix)
-    assert trained.metrics["step"] == TINY_PARAMS["models"]["seg_baseline"]["train"]["steps"]
-    evaluated = evaluate_registered(trained.pointer, params, prefix)
-    assert evaluated.metrics["miou"] >= 0 and evaluated.skipped_samples == 0
-    run = MlflowClient().get_run(trained.pointer.run_id)
-    # The runs table names the S3 prefix as the data's source.
-    assert {json.loads(i.dataset.source)["uri"] for i in run.inputs.dataset_inputs} == {prefix}
+    storage, bucket = s3_bucket
+    uploaded = []
+    real_upload = s3.upload_file
+    monkeypatch.setattr(s3, "upload_file", lambda path, uri, config: (uploaded.append(uri), real_upload(path, uri, config)))
+    with pytest.raises(RuntimeError):
+        with output_directory(f"s3://{bucket}/failed", storage, last="model.json") as staging:
+            (staging / "model.json").write_text("{}")
+            raise RuntimeError("the stage failed before its outputs were complete")
+    assert not uploaded
+    with output_directory(f"s3://{bucket}/done", storage, last="model.json") as staging:
+        for name in ("model.json", "checkpoint.pt", "metrics.json"):
+            (staging / name).write_text(name)
+        (staging / "plots").mkdir()
+        (staging / "plots" / "panel.png").write_text("png")
+    assert uploaded[-1] == f"s3://{bucket}/done/model.json" and len(uploaded) == 4
+    assert list_names(f"s3://{bucket}/done", storage) == ["checkpoint.pt", "metrics.json", "model.json"]
+    assert s3.read_bytes(f"s3://{bucket}/done/plots/panel.png", storage) == b"png"
+
+
+def test_train_to_a_missing_bucket_fails_before_training_with_one_line(s3_bucket, tiny_dataset, tmp_path, capsys):
+    from pipelines.cli import main
+
+    storage, bucket = s3_bucket
+    path = write_params(tmp_path, {**TINY_PARAMS, "storage": {"endpoint_url": storage.endpoint_url}})
+    start = time.monotonic()
+    assert main(["--params", str(path), "train", "seg_baseline", "--shards", str(tiny_dataset),
+                 "--out", f"s3://missing-{bucket}/results/train/seg_baseline"]) == 2
+    assert time.monotonic() - start < 30
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("pixelpred train: error:") and "bucket does not exist" in line
+    assert not (tmp_path / "mlflow").exists()                  # nothing started: no run, no store

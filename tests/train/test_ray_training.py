@@ -52,7 +52,7 @@ def test_two_workers_survive_a_killed_worker_and_register(tmp_path, tiny_dataset
     pointer = outcome.pointer
     assert str(client.get_model_version_by_alias("depth_baseline", "champion").version) == pointer.version
     pointer.write(tmp_path / "model.json")
-    model = load_model(ModelPointer.read(tmp_path / "model.json"))
+    model = load_model(ModelPointer.read(tmp_path / "model.json", params.storage))
     with torch.no_grad():
         for batch in (1, 3):
             out = model(torch.randn(batch, 3, 40, 56))

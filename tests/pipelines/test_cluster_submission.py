@@ -1,0 +1,173 @@
+"""Cluster submission end to end, on loopback only: a Ray head, a moto S3 server and an MLflow server whose
+artifact store is S3. `ray job submit --working-dir` uploads what this checkout would upload, `pixelpred train`
+runs on the "cluster" with S3 shards, S3 checkpoints and S3 outputs, and `evaluate` on this side loads exactly
+the version the job registered. Credentials live only in the services' environment and must leak nowhere."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from benchmarks.working_dir_upload import build_package, describe
+from components.config import StorageConfig
+from components.storage.publish import publish
+from tests.conftest import REPO, TINY_PARAMS, session_processes, start_service, stop_service
+
+BIN = Path(sys.executable).parent          # the environment a cluster node's image would have
+MODEL = "depth_baseline"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_working_dir_upload_is_small_and_leaves_state_and_data_home(tmp_path):
+    summary = describe(build_package(REPO, tmp_path / "package.zip"))
+    assert summary["upload_bytes"] < 5 * 1024 ** 2, summary            # goal 5 MiB; Ray refuses > 100 MiB
+    names = summary["names"]
+    assert {"params.yaml", "pyproject.toml", "pipelines/cli.py", "components/train/loop.py"} <= set(names)
+    left_home = (".venv/", ".git/", ".dvc/", ".ray/", "mlflow/", "data/", "results/", "tests/", "benchmarks/")
+    assert not [n for n in names if n.startswith(left_home) or "__pycache__" in n]
+
+
+@pytest.fixture
+def cluster(tmp_path, s3_bucket, monkeypatch):
+    """moto (session-wide) + an MLflow server with S3 artifacts + a Ray head, all on 127.0.0.1 and in sessions of
+    their own; yields their addresses and the environment they share. Afterwards nothing of theirs may be left."""
+    storage, bucket = s3_bucket
+    secret = f"pixelpred-secret-{uuid.uuid4().hex}"       # moto takes any key: this one must show up nowhere
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_S3_ENDPOINT_URL": storage.endpoint_url,
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex}
+    mlflow_port = free_port()
+    mlflow_server, _ = start_service(
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path}/server/mlflow.db",
+         "--artifacts-destination", f"s3://{bucket}/mlflow"],
+        re.compile(r"Uvicorn running on"), env=env)
+    ray_tmp = tempfile.mkdtemp(prefix="pphead-", dir="/tmp")       # Ray's socket paths must stay short
+    dashboard = free_port()
+    ports = [str(free_port()) for _ in range(3)]
+    ray_head, _ = start_service(
+        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--port", ports[0],
+         "--ray-client-server-port", ports[1], "--dashboard-agent-listen-port", ports[2], "--num-cpus", "2",
+         "--temp-dir", ray_tmp, "--disable-usage-stats"],
+        re.compile(r"Ray runtime started"), env=env)
+    services = (ray_head, mlflow_server)
+    try:
+        yield {"head_pid": ray_head.pid, "storage": storage, "bucket": bucket, "secret": secret, "env": env, "ray_tmp": Path(ray_tmp),
+               "ray": f"http://127.0.0.1:{dashboard}", "mlflow": f"http://127.0.0.1:{mlflow_port}",
+               "mlflow_db": tmp_path / "server" / "mlflow.db"}
+    finally:
+        for service in services:
+            stop_service(service)
+        leftovers = {service.args[1]: session_processes(service.pid) for service in services}
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert not any(leftovers.values()), f"processes left behind: {leftovers}"
+
+
+def ray_cli(cluster, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """A `ray` command from a submitter's shell: the token, but neither AWS credentials nor the MLflow URI."""
+    env = {k: v for k, v in cluster["env"].items() if not k.startswith(("AWS_", "MLFLOW_"))}
+    return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def objects(cluster, prefix: str) -> list[str]:
+    s3 = boto3.client("s3", endpoint_url=cluster["storage"].endpoint_url, region_name="us-east-1")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=cluster["bucket"], Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+@pytest.mark.slow
+def test_a_submitted_training_job_trains_from_s3_registers_in_the_server_and_evaluates_here(
+        cluster, tiny_dataset, tmp_path):
+    bucket, storage = cluster["bucket"], cluster["storage"]
+    shards = publish(tiny_dataset, StorageConfig(endpoint_url=storage.endpoint_url, publish=f"s3://{bucket}/data"),
+                     tmp_path / "shards.published.json")
+    out = f"s3://{bucket}/results/train/{MODEL}"
+
+    # The working dir: exactly what `ray job submit --working-dir .` takes from this checkout, with tiny params
+    # that point at the object store (credentials come from the cluster's environment, never from params).
+    working_dir = tmp_path / "working_dir"
+    with zipfile.ZipFile(build_package(REPO, tmp_path / "package.zip")) as package:
+        package.extractall(working_dir)
+    params = copy.deepcopy(TINY_PARAMS)
+    params["storage"] = {"endpoint_url": storage.endpoint_url}
+    params["ray"].update(storage_path=f"s3://{bucket}/ray")
+    params["models"][MODEL]["train"].update(steps=6, checkpoint_every=3, log_every=1)
+    (working_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": cluster["mlflow"]}}
+    submitted = ray_cli(cluster, "job", "submit", "--address", cluster["ray"], "--submission-id", "train-1",
+                        "--working-dir", str(working_dir), "--runtime-env-json", json.dumps(runtime_env), "--",
+                        "pixelpred", "train", MODEL, "--shards", shards, "--out", out)
+    assert submitted.returncode == 0, submitted.stdout[-4000:] + submitted.stderr[-2000:]
+    status = ray_cli(cluster, "job", "status", "--address", cluster["ray"], "train-1")
+    assert "Job 'train-1' succeeded" in status.stdout
+
+    # Checkpoints in S3 (Ray's storage path), the stage's outputs in S3, the pointer last.
+    assert any("/checkpoint_" in key for key in objects(cluster, "ray/"))
+    assert {k.rsplit("/", 1)[1] for k in objects(cluster, f"results/train/{MODEL}/")} == {
+        "model.json", "checkpoint.pt", "metrics.json", "history.csv"}
+    s3 = boto3.client("s3", endpoint_url=storage.endpoint_url, region_name="us-east-1")
+    pointer = json.loads(s3.get_object(Bucket=bucket, Key=f"results/train/{MODEL}/model.json")["Body"].read())
+
+    # The server's registry holds that version under the alias, its model files in the server's S3 store.
+    client = MlflowClient(tracking_uri=cluster["mlflow"], registry_uri=cluster["mlflow"])
+    assert client.get_model_version_by_alias(MODEL, "champion").version == pointer["version"]
+    version = client.get_model_version(MODEL, pointer["version"])
+    assert version.run_id == pointer["run_id"]
+    model_id = version.source.removeprefix("models:/")
+    assert client.get_logged_model(model_id).artifact_location.startswith("mlflow-artifacts:")   # proxied by the server
+    assert any(key.endswith(f"{model_id}/artifacts/MLmodel") for key in objects(cluster, "mlflow/")), \
+        objects(cluster, "mlflow/")[:20]
+    train_run = client.get_run(pointer["run_id"])
+    assert train_run.info.status == "FINISHED"
+    assert {m.step for m in client.get_metric_history(train_run.info.run_id, "train/loss")} == set(range(1, 7))
+    assert {json.loads(i.dataset.source)["uri"] for i in train_run.inputs.dataset_inputs} == {shards}
+
+    # A second machine evaluates exactly that version, reading the pointer and the shards from S3.
+    local_params = tmp_path / "local.yaml"
+    local_params.write_text(yaml.safe_dump({**TINY_PARAMS, "storage": {"endpoint_url": storage.endpoint_url}}))
+    evaluated = subprocess.run(
+        [str(BIN / "pixelpred"), "--params", str(local_params), "evaluate", MODEL, "--pointer", f"{out}/model.json",
+         "--shards", shards, "--out", str(tmp_path / "eval")],
+        env={**cluster["env"], "MLFLOW_TRACKING_URI": cluster["mlflow"]}, capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert summary["registered"] == {"name": MODEL, "version": pointer["version"], "run_id": pointer["run_id"]}
+    evaluation = client.get_run(summary["evaluation_run_id"])
+    assert evaluation.data.tags["model_version"] == pointer["version"]
+
+    # No credential anywhere: params, job and service logs, MLflow's database (params, tags), stage outputs.
+    logs = ray_cli(cluster, "job", "logs", "--address", cluster["ray"], "train-1").stdout
+    assert "registered depth_baseline version" in logs
+    texts = {"job logs": logs, "submit output": submitted.stdout + submitted.stderr,
+             "evaluate output": evaluated.stdout + evaluated.stderr,
+             **{f"s3://{bucket}/{key}": s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+                for key in objects(cluster, "results/") if not key.endswith(".pt")}}
+    files = [working_dir / "params.yaml", cluster["mlflow_db"], tmp_path / "shards.published.json",
+             *(tmp_path / "eval").rglob("*.json"), *cluster["ray_tmp"].rglob("*.log"), *cluster["ray_tmp"].rglob("*.out"),
+             *cluster["ray_tmp"].rglob("*.err")]
+    texts |= {str(path): path.read_bytes().decode(errors="replace") for path in files if path.is_file()}
+    assert len(texts) > 20 and not [where for where, text in texts.items() if cluster["secret"] in text]
+    # ... although the job used it: the cluster's processes have it in their environment (an instance role's place).
+    assert any(cluster["secret"] in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+               for pid in session_processes(cluster["head_pid"]))
