@@ -202,6 +202,10 @@ class TrackingConfig:
     experiment: str = "pixelpred"
     alias: str = "champion"          # alias set on each newly registered version
     system_metrics: bool = True
+    reconnect_timeout_s: float = 120.0   # training done, server away: how long the train stage waits to log and register
+
+    def __post_init__(self) -> None:
+        _check(self.reconnect_timeout_s >= 0, "tracking.reconnect_timeout_s must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,13 @@ def tiny_restoration(tiny_dataset) -> Path:
 
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 _buckets = itertools.count()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for a service that cannot pick its own)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start_service(command: list[str], ready: re.Pattern[str], env: dict[str, str] | None = None,

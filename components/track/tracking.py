@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import mlflow
+import requests
 from mlflow import MlflowClient
+from mlflow.entities import Metric, RunTag
 
 from components.config import TrackingConfig
 from components.errors import PixelpredError
@@ -76,3 +81,96 @@ def connect(config: TrackingConfig, root: Path) -> str:
 def run_tags(stage: str, model: str, registered_name: str, task: str, dataset: str) -> dict[str, str]:
     """Tags shared by a model's train and evaluate runs: the UI groups runs by `registered_model`."""
     return {"stage": stage, "model": model, "registered_model": registered_name, "task": task, "dataset": dataset}
+
+
+TRACKING_ERRORS = (mlflow.exceptions.MlflowException, requests.RequestException, OSError)
+# One quick attempt per call while the server may be away: MLflow's defaults (7 retries with exponential backoff,
+# 120 s timeouts) would stall training for minutes at every logging step of an outage.
+FAIL_FAST_REQUESTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+@contextmanager
+def fail_fast_requests() -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in FAIL_FAST_REQUESTS}
+    os.environ.update(FAIL_FAST_REQUESTS)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class BufferedRunLogger:
+    """Metrics and tags for one MLflow run that survive a tracking-server outage.
+
+    What cannot be logged now is kept, with its step and original timestamp, and logged once the server answers
+    again (tried at most every RETRY_EVERY_S), so an outage delays the run's history but leaves no hole. What is
+    still pending goes into each checkpoint and, at the end of training, back to the driver (`pending`). Images
+    are not kept: one that cannot be logged is counted in the run's `skipped_images` tag.
+    """
+
+    RETRY_EVERY_S = 5.0
+    BATCH = 1000           # MLflow's limit of metrics per log_batch
+
+    def __init__(self, tracking_uri: str, run_id: str, pending: dict | None = None) -> None:
+        self.client = MlflowClient(tracking_uri)
+        self.tracking_uri, self.run_id = tracking_uri, run_id
+        self.metrics: list[list] = list((pending or {}).get("metrics", []))     # [key, value, timestamp ms, step]
+        self.tags: dict[str, str] = dict((pending or {}).get("tags", {}))
+        self.skipped_images = int(self.tags.get("skipped_images", 0))
+        self._retry_at = 0.0          # > 0 while the server is unreachable
+
+    @property
+    def pending(self) -> dict:
+        return {"metrics": list(self.metrics), "tags": dict(self.tags)}
+
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        self.metrics += [[key, float(value), now, step] for key, value in values.items()]
+        self.flush()
+
+    def set_tag(self, key: str, value: object) -> None:
+        self.tags[key] = str(value)
+        self.flush()
+
+    def log_image(self, image, key: str, step: int) -> None:
+        if not self._retry_at:
+            try:
+                with fail_fast_requests():
+                    self.client.log_image(self.run_id, image, key=key, step=step)
+                return
+            except TRACKING_ERRORS as err:
+                self._unreachable(err)
+        self.skipped_images += 1
+        self.set_tag("skipped_images", self.skipped_images)
+
+    def flush(self, force: bool = False) -> bool:
+        """Log everything pending -> whether nothing is left (False while the server is unreachable)."""
+        if not (self.metrics or self.tags):
+            return True
+        if self._retry_at and not force and time.monotonic() < self._retry_at:
+            return False
+        try:
+            with fail_fast_requests():
+                while self.metrics or self.tags:
+                    chunk = self.metrics[:self.BATCH]
+                    self.client.log_batch(self.run_id, metrics=[Metric(*m) for m in chunk],
+                                          tags=[RunTag(k, v) for k, v in self.tags.items()])
+                    del self.metrics[:len(chunk)]     # a later chunk failing never re-logs this one
+                    self.tags = {}
+        except TRACKING_ERRORS as err:
+            self._unreachable(err)
+            return False
+        if self._retry_at:
+            log.info("MLflow at %s answers again: the metrics kept during the outage are logged", self.tracking_uri)
+            self._retry_at = 0.0
+        return True
+
+    def _unreachable(self, err: Exception) -> None:
+        if not self._retry_at:
+            log.warning("MLflow at %s unreachable (%s): keeping metrics until it answers, training goes on",
+                        self.tracking_uri, str(err).splitlines()[0][:200])
+        self._retry_at = time.monotonic() + self.RETRY_EVERY_S

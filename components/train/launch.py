@@ -40,7 +40,8 @@ from components.models import create_model, model_task
 from components.tasks import get_task
 from components.track.datasets import manifest_digest, split_dataset
 from components.track.registry import ModelPointer, register_model
-from components.track.tracking import connect, resolve_tracking_uri, run_tags
+from components.track.tracking import (TRACKING_ERRORS, BufferedRunLogger, connect, fail_fast_requests,
+                                       resolve_tracking_uri, run_tags)
 from components.train.loop import CHECKPOINT_FILE, TrainJob, train_loop_per_worker
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ def train_and_register(name: str, params: Params, shards_dir: Location, register
         timings["fit_s"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
+    log_unlogged(result, job, params.tracking.reconnect_timeout_s, f"{results}/{ray_run}")
     model_kwargs = task.model_kwargs(info)
     model = create_model(name, model_cfg.backbone, **model_kwargs)
     with result.checkpoint.as_directory() as directory:
@@ -183,7 +185,11 @@ def train_and_register(name: str, params: Params, shards_dir: Location, register
     model.load_state_dict(state["model"])
     model_config = {"model": name, "task": task.name, "class_names": list(info.class_names),
                     "model_kwargs": model_kwargs, **to_dict(model_cfg)}
-    pointer = register_model(model, name, registered_name, run.info.run_id, params.tracking.alias, model_config)
+    try:
+        pointer = register_model(model, name, registered_name, run.info.run_id, params.tracking.alias, model_config)
+    except TRACKING_ERRORS as err:
+        raise PixelpredError(f"registering {registered_name} in MLflow failed ({str(err).splitlines()[0][:200]}); "
+                             "re-run the stage: it resumes from the final checkpoint") from None
     write_run_state(results, ray_run, storage, mlflow_run_id=run.info.run_id, complete=True,
                     model_version=pointer.version)
     timings["register_s"] = time.perf_counter() - tic
@@ -192,6 +198,29 @@ def train_and_register(name: str, params: Params, shards_dir: Location, register
     history = [{"step": m.step, "loss": m.value} for m in sorted(curve, key=lambda m: m.step)]
     return TrainOutcome(pointer=pointer, model=model, model_config=model_config, timings=timings,
                         metrics={k: float(v) for k, v in result.metrics.items()}, history=history)
+
+
+def log_unlogged(result, job: TrainJob, timeout_s: float, run_dir: str) -> None:
+    """Log what rank 0 could not log during a tracking outage, waiting up to `timeout_s` for the server; else fail
+    with one line saying where the metrics wait (the final checkpoint) and how to finish (re-run the stage)."""
+    tracker = BufferedRunLogger(job.tracking_uri, job.run_id, (result.return_value or {}).get("unlogged"))
+    deadline = time.monotonic() + timeout_s
+    while not tracker.flush(force=True):
+        if time.monotonic() >= deadline:
+            raise PixelpredError(
+                f"MLflow at {job.tracking_uri} still unreachable {timeout_s:g} s after training {job.model_name} "
+                f"finished: {len(tracker.metrics)} metric values wait in the final checkpoint of {run_dir}; re-run "
+                "the stage once the server is back to log them and register the model")
+        time.sleep(tracker.RETRY_EVERY_S)
+
+
+def mark_failed(run_id: str) -> None:
+    """Best effort: the run shows as failed in MLflow unless the server itself is what failed."""
+    try:
+        with fail_fast_requests():
+            mlflow.MlflowClient().set_terminated(run_id, status="FAILED")
+    except TRACKING_ERRORS:
+        log.warning("could not mark MLflow run %s as failed (tracking server unreachable)", run_id)
 
 
 def worker_cpus(config: RayConfig) -> float:
@@ -230,11 +259,11 @@ def fit(job: TrainJob, run_name: str, config: RayConfig, results: str, storage: 
     try:
         result = trainer.fit()
     except Exception as err:  # Ray wraps worker errors; surface one line, keep the run marked failed
-        mlflow.MlflowClient().set_terminated(job.run_id, status="FAILED")
+        mark_failed(job.run_id)
         raise PixelpredError(f"training {job.model_name} failed: {str(err).splitlines()[0]}") from err
     diverged_at = (result.return_value or {}).get("diverged_at_step", 0)
     if diverged_at:
-        mlflow.MlflowClient().set_terminated(job.run_id, status="FAILED")
+        mark_failed(job.run_id)
         raise PixelpredError(f"training {job.model_name} diverged at step {diverged_at}: the loss is not finite "
                              "(lower optim.lr or set train.grad_clip)")
     if result.checkpoint is None:

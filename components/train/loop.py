@@ -2,9 +2,10 @@
 
 Each rank streams its own shard sample (resampled WebDataset, per-rank seed); rank 0 alone
 talks to MLflow (params were logged by the driver; here: per-step metrics, system metrics,
-validation metrics and prediction panels). Every rank calls `ray.train.report` at the same
-steps (a mismatch hangs Ray); rank 0 attaches the checkpoint. After a worker failure Ray
-restarts the group and `get_checkpoint()` resumes the step count where it stopped.
+validation metrics and prediction panels), through a logger that keeps metrics while the server
+is unreachable and logs them when it is back. Every rank calls `ray.train.report` at the same
+steps (a mismatch hangs Ray); rank 0 attaches the checkpoint, with any metrics still unlogged.
+After a worker failure Ray restarts the group and `get_checkpoint()` resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from components.data.shards import CorruptCounter, iterate_samples, load_split
 from components.data.transforms import collate
 from components.models import create_model
 from components.tasks import DatasetInfo, Task, get_task
+from components.track.tracking import TRACKING_ERRORS, BufferedRunLogger, fail_fast_requests
 from components.train.inference import predict, prediction_panel, score
 
 log = logging.getLogger(__name__)
@@ -119,25 +121,24 @@ def train_loop_per_worker(config: dict) -> dict[str, int]:
 
     model = create_model(job.model_name, job.model.backbone, **task.model_kwargs(job.info))
     optimizer = build_optimizer(model, train.optim)
-    step = 0
+    step, unlogged = 0, None
     restored = ray.train.get_checkpoint()
     if restored:
         with restored.as_directory() as directory:
             state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
+        step, unlogged = state["step"], state.get("unlogged")
     model = ray.train.torch.prepare_model(model)
     device = ray.train.torch.get_device()
     stream = batches(job, seed=train.seed * 1000 + rank * 100 + step)
 
     is_logger = rank == 0
     val_samples = validation_examples(job, task) if is_logger else []
+    tracker = BufferedRunLogger(job.tracking_uri, job.run_id, unlogged) if is_logger else None
     if is_logger:
-        mlflow.set_tracking_uri(job.tracking_uri)
-        mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-        mlflow.start_run(run_id=job.run_id, log_system_metrics=job.system_metrics)
-        mlflow.set_tag("resumed_from_step", str(step))
+        start_system_metrics(job)
+        tracker.set_tag("resumed_from_step", step)
 
     window: list[float] = []
     diverged_at = 0
@@ -160,20 +161,39 @@ def train_loop_per_worker(config: dict) -> dict[str, int]:
             os._exit(1)
         if is_logger and step % train.log_every == 0:
             elapsed = time.perf_counter() - tic
-            mlflow.log_metrics({"train/loss": float(np.mean(window)), "train/lr": lr,
-                                "train/samples_per_s": len(window) * train.batch_size * world / elapsed}, step=step)
+            tracker.log_metrics({"train/loss": float(np.mean(window)), "train/lr": lr,
+                                 "train/samples_per_s": len(window) * train.batch_size * world / elapsed}, step=step)
             window, tic = [], time.perf_counter()
         if step % train.checkpoint_every == 0 or step == train.steps:
             metrics = {"step": step, "loss": parts["loss"]}
             if is_logger:
-                metrics |= validate(job, model, task, val_samples, step)
-            report(model, optimizer, step, metrics, attach=is_logger)
-    if is_logger:
-        mlflow.end_run()
-    return {"diverged_at_step": diverged_at}      # rank 0's return value reaches the driver
+                metrics |= validate(job, model, task, val_samples, step, tracker)
+            report(model, optimizer, step, metrics, tracker)
+    if not is_logger:
+        return {}
+    tracker.flush(force=True)
+    with fail_fast_requests():
+        try:
+            mlflow.end_run()
+        except TRACKING_ERRORS:
+            pass                                  # the driver ends the run
+    # Rank 0's return value reaches the driver, which logs what is still pending once the server is back.
+    return {"diverged_at_step": diverged_at, "unlogged": tracker.pending}
 
 
-def validate(job: TrainJob, model: torch.nn.Module, task: Task, samples: list[dict], step: int) -> dict[str, float]:
+def start_system_metrics(job: TrainJob) -> None:
+    """Rank 0 joins the run as MLflow's active run, so that its system-metrics sampler runs (best effort)."""
+    mlflow.set_tracking_uri(job.tracking_uri)
+    mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
+    try:
+        with fail_fast_requests():
+            mlflow.start_run(run_id=job.run_id, log_system_metrics=job.system_metrics)
+    except TRACKING_ERRORS as err:
+        log.warning("no system metrics in this attempt: MLflow unreachable (%s)", str(err).splitlines()[0][:200])
+
+
+def validate(job: TrainJob, model: torch.nn.Module, task: Task, samples: list[dict], step: int,
+             tracker: BufferedRunLogger) -> dict[str, float]:
     """Rank 0: val metrics (fast boundary matching) and a prediction panel, logged at `step`."""
     module = model.module if hasattr(model, "module") else model
     predictions = predict(module, task, samples, batch_size=job.evaluate.batch_size)
@@ -181,21 +201,23 @@ def validate(job: TrainJob, model: torch.nn.Module, task: Task, samples: list[di
                           boundary_thresholds=min(job.evaluate.boundary_thresholds, 25), processes=1)
     metrics, _ = score(task, predictions, samples, fast, job.info)
     val = {f"val/{k}": float(v) for k, v in metrics.items() if np.isscalar(v)}
-    mlflow.log_metrics(val, step=step)
+    tracker.log_metrics(val, step=step)
     panel_every = job.model.train.panel_every
     if step == job.model.train.steps or (panel_every and step % panel_every == 0):
         image = prediction_panel(task, predictions, samples, job.evaluate.panels)
-        mlflow.log_image(image, key="val_panel", step=step)
+        tracker.log_image(image, key="val_panel", step=step)
     return val
 
 
-def report(model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, metrics: dict, attach: bool) -> None:
-    """Every rank reports; rank 0 attaches {model, optimizer, step} as the checkpoint."""
-    if not attach:
+def report(model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, metrics: dict,
+           tracker: BufferedRunLogger | None) -> None:
+    """Every rank reports; rank 0 (the one with the tracker) attaches {model, optimizer, step, unlogged metrics}
+    as the checkpoint."""
+    if tracker is None:
         ray.train.report(metrics)
         return
     module = model.module if hasattr(model, "module") else model
     with tempfile.TemporaryDirectory() as directory:
-        torch.save({"model": module.state_dict(), "optimizer": optimizer.state_dict(), "step": step},
-                   Path(directory) / CHECKPOINT_FILE)
+        torch.save({"model": module.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    "unlogged": tracker.pending}, Path(directory) / CHECKPOINT_FILE)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(directory))

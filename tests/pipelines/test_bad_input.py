@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_PARAMS, write_params
+from tests.conftest import TINY_PARAMS, free_port, write_params
 
 
 def run_stage(directory: Path, params: dict, *args: str) -> subprocess.CompletedProcess:
@@ -24,12 +23,6 @@ def assert_one_error(result: subprocess.CompletedProcess, fragment: str) -> None
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and fragment in errors[0], result.stderr
     assert "Traceback" not in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_unknown_model(tmp_path, tiny_dataset):

@@ -1,7 +1,8 @@
 """Cluster submission end to end, on loopback only: a Ray head, a moto S3 server and an MLflow server whose
 artifact store is S3. `ray job submit --working-dir` uploads what this checkout would upload, `pixelpred train`
-runs on the "cluster" with S3 shards, S3 checkpoints and S3 outputs, and `evaluate` on this side loads exactly
-the version the job registered. Credentials live only in the services' environment and must leak nowhere."""
+runs on the "cluster" with S3 shards, S3 checkpoints and S3 outputs, rides out an MLflow restart mid-run, and
+`evaluate` on this side loads exactly the version the job registered. Credentials live only in the services'
+environment and must leak nowhere."""
 from __future__ import annotations
 
 import copy
@@ -9,10 +10,10 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -25,16 +26,12 @@ from mlflow import MlflowClient
 from benchmarks.working_dir_upload import build_package, describe
 from components.config import StorageConfig
 from components.storage.publish import publish
-from tests.conftest import REPO, TINY_PARAMS, session_processes, start_service, stop_service
+from tests.conftest import REPO, TINY_PARAMS, free_port, session_processes, start_service, stop_service
 
 BIN = Path(sys.executable).parent          # the environment a cluster node's image would have
 MODEL = "depth_baseline"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+STEPS = 40
+LOGS = {".log", ".out", ".err"}
 
 
 def test_the_working_dir_upload_is_small_and_leaves_state_and_data_home(tmp_path):
@@ -46,59 +43,76 @@ def test_the_working_dir_upload_is_small_and_leaves_state_and_data_home(tmp_path
     assert not [n for n in names if n.startswith(left_home) or "__pycache__" in n]
 
 
+class LoopbackCluster:
+    """moto (session-wide) + an MLflow server with S3 artifacts + a Ray head, on 127.0.0.1, each the leader of a
+    session of its own, sharing one environment: the cluster's, with the credentials (an instance role's place)."""
+
+    def __init__(self, tmp_path: Path, storage: StorageConfig, bucket: str, secret: str) -> None:
+        self.storage, self.bucket, self.secret = storage, bucket, secret
+        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_S3_ENDPOINT_URL": storage.endpoint_url,
+                    "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex}
+        self.mlflow_db = tmp_path / "server" / "mlflow.db"
+        self.mlflow = f"http://127.0.0.1:{free_port()}"
+        self.ray_tmp = Path(tempfile.mkdtemp(prefix="pphead-", dir="/tmp"))     # Ray's socket paths must stay short
+        self.ray = f"http://127.0.0.1:{free_port()}"
+        self.services: list[subprocess.Popen] = []
+        self.mlflow_server = self.start_mlflow()
+        ports = [str(free_port()) for _ in range(3)]
+        self.ray_head = self.start([str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+                                    "--dashboard-host", "127.0.0.1", "--dashboard-port", self.ray.rsplit(":", 1)[1],
+                                    "--port", ports[0], "--ray-client-server-port", ports[1],
+                                    "--dashboard-agent-listen-port", ports[2], "--num-cpus", "2",
+                                    "--temp-dir", str(self.ray_tmp), "--disable-usage-stats"], r"Ray runtime started")
+
+    def start(self, command: list[str], ready: str) -> subprocess.Popen:
+        process, _ = start_service(command, re.compile(ready), env=self.env)
+        self.services.append(process)
+        return process
+
+    def start_mlflow(self) -> subprocess.Popen:
+        return self.start([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", self.mlflow.rsplit(":", 1)[1],
+                           "--workers", "1", "--backend-store-uri", f"sqlite:///{self.mlflow_db}",
+                           "--artifacts-destination", f"s3://{self.bucket}/mlflow"], r"Uvicorn running on")
+
+    def stop(self) -> dict[str, list[int]]:
+        """Stop every service -> what is left of each (nothing, if they stopped)."""
+        for service in self.services:
+            stop_service(service, grace_s=3)     # a test cluster needs no graceful shutdown
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
+        return {f"{s.args[1]} {s.pid}": session_processes(s.pid) for s in self.services if session_processes(s.pid)}
+
+    def ray_cli(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        """A `ray` command from a submitter's shell: the token, but neither AWS credentials nor the MLflow URI."""
+        env = {k: v for k, v in self.env.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+        return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+    def objects(self, prefix: str) -> list[str]:
+        s3 = boto3.client("s3", endpoint_url=self.storage.endpoint_url, region_name="us-east-1")
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def read(self, key: str) -> bytes:
+        s3 = boto3.client("s3", endpoint_url=self.storage.endpoint_url, region_name="us-east-1")
+        return s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
 @pytest.fixture
 def cluster(tmp_path, s3_bucket, monkeypatch):
-    """moto (session-wide) + an MLflow server with S3 artifacts + a Ray head, all on 127.0.0.1 and in sessions of
-    their own; yields their addresses and the environment they share. Afterwards nothing of theirs may be left."""
     storage, bucket = s3_bucket
     secret = f"pixelpred-secret-{uuid.uuid4().hex}"       # moto takes any key: this one must show up nowhere
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_S3_ENDPOINT_URL": storage.endpoint_url,
-           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex}
-    mlflow_port = free_port()
-    mlflow_server, _ = start_service(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server/mlflow.db",
-         "--artifacts-destination", f"s3://{bucket}/mlflow"],
-        re.compile(r"Uvicorn running on"), env=env)
-    ray_tmp = tempfile.mkdtemp(prefix="pphead-", dir="/tmp")       # Ray's socket paths must stay short
-    dashboard = free_port()
-    ports = [str(free_port()) for _ in range(3)]
-    ray_head, _ = start_service(
-        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--port", ports[0],
-         "--ray-client-server-port", ports[1], "--dashboard-agent-listen-port", ports[2], "--num-cpus", "2",
-         "--temp-dir", ray_tmp, "--disable-usage-stats"],
-        re.compile(r"Ray runtime started"), env=env)
-    services = (ray_head, mlflow_server)
+    loopback = LoopbackCluster(tmp_path, storage, bucket, secret)
     try:
-        yield {"head_pid": ray_head.pid, "storage": storage, "bucket": bucket, "secret": secret, "env": env, "ray_tmp": Path(ray_tmp),
-               "ray": f"http://127.0.0.1:{dashboard}", "mlflow": f"http://127.0.0.1:{mlflow_port}",
-               "mlflow_db": tmp_path / "server" / "mlflow.db"}
+        yield loopback
     finally:
-        for service in services:
-            stop_service(service)
-        leftovers = {service.args[1]: session_processes(service.pid) for service in services}
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert not any(leftovers.values()), f"processes left behind: {leftovers}"
-
-
-def ray_cli(cluster, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    """A `ray` command from a submitter's shell: the token, but neither AWS credentials nor the MLflow URI."""
-    env = {k: v for k, v in cluster["env"].items() if not k.startswith(("AWS_", "MLFLOW_"))}
-    return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def objects(cluster, prefix: str) -> list[str]:
-    s3 = boto3.client("s3", endpoint_url=cluster["storage"].endpoint_url, region_name="us-east-1")
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=cluster["bucket"], Prefix=prefix)
-    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+        leftovers = loopback.stop()
+    assert not leftovers, f"processes left behind: {leftovers}"
 
 
 @pytest.mark.slow
-def test_a_submitted_training_job_trains_from_s3_registers_in_the_server_and_evaluates_here(
+def test_a_submitted_training_job_trains_from_s3_survives_an_mlflow_restart_and_evaluates_here(
         cluster, tiny_dataset, tmp_path):
-    bucket, storage = cluster["bucket"], cluster["storage"]
+    bucket, storage = cluster.bucket, cluster.storage
     shards = publish(tiny_dataset, StorageConfig(endpoint_url=storage.endpoint_url, publish=f"s3://{bucket}/data"),
                      tmp_path / "shards.published.json")
     out = f"s3://{bucket}/results/train/{MODEL}"
@@ -111,36 +125,48 @@ def test_a_submitted_training_job_trains_from_s3_registers_in_the_server_and_eva
     params = copy.deepcopy(TINY_PARAMS)
     params["storage"] = {"endpoint_url": storage.endpoint_url}
     params["ray"].update(storage_path=f"s3://{bucket}/ray")
-    params["models"][MODEL]["train"].update(steps=6, checkpoint_every=3, log_every=1)
+    params["models"][MODEL]["train"].update(steps=STEPS, checkpoint_every=STEPS // 2, log_every=1)
     (working_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": cluster["mlflow"]}}
-    submitted = ray_cli(cluster, "job", "submit", "--address", cluster["ray"], "--submission-id", "train-1",
-                        "--working-dir", str(working_dir), "--runtime-env-json", json.dumps(runtime_env), "--",
-                        "pixelpred", "train", MODEL, "--shards", shards, "--out", out)
+    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": cluster.mlflow}}
+    submitted = cluster.ray_cli("job", "submit", "--address", cluster.ray, "--submission-id", "train-1", "--no-wait",
+                                "--working-dir", str(working_dir), "--runtime-env-json", json.dumps(runtime_env), "--",
+                                "pixelpred", "train", MODEL, "--shards", shards, "--out", out)
     assert submitted.returncode == 0, submitted.stdout[-4000:] + submitted.stderr[-2000:]
-    status = ray_cli(cluster, "job", "status", "--address", cluster["ray"], "train-1")
-    assert "Job 'train-1' succeeded" in status.stdout
+
+    # Mid-run, the MLflow server goes away for a while and comes back on the same store.
+    client = MlflowClient(tracking_uri=cluster.mlflow, registry_uri=cluster.mlflow)
+    deadline = time.monotonic() + 180
+    while not (runs := client.search_runs([e.experiment_id for e in client.search_experiments()])) or \
+            len(client.get_metric_history(runs[0].info.run_id, "train/loss")) < 3:
+        assert time.monotonic() < deadline, cluster.ray_cli("job", "logs", "--address", cluster.ray, "train-1").stdout
+        time.sleep(0.3)
+    stop_service(cluster.mlflow_server)
+    time.sleep(2)
+    cluster.mlflow_server = cluster.start_mlflow()
+    logs = cluster.ray_cli("job", "logs", "--follow", "--address", cluster.ray, "train-1").stdout
+    status = cluster.ray_cli("job", "status", "--address", cluster.ray, "train-1")
+    assert "Job 'train-1' succeeded" in status.stdout, logs[-4000:]
+    assert "unreachable" in logs and "answers again" in logs            # the outage was seen, and survived
 
     # Checkpoints in S3 (Ray's storage path), the stage's outputs in S3, the pointer last.
-    assert any("/checkpoint_" in key for key in objects(cluster, "ray/"))
-    assert {k.rsplit("/", 1)[1] for k in objects(cluster, f"results/train/{MODEL}/")} == {
+    assert any("/checkpoint_" in key for key in cluster.objects("ray/"))
+    assert {k.rsplit("/", 1)[1] for k in cluster.objects(f"results/train/{MODEL}/")} == {
         "model.json", "checkpoint.pt", "metrics.json", "history.csv"}
-    s3 = boto3.client("s3", endpoint_url=storage.endpoint_url, region_name="us-east-1")
-    pointer = json.loads(s3.get_object(Bucket=bucket, Key=f"results/train/{MODEL}/model.json")["Body"].read())
+    pointer = json.loads(cluster.read(f"results/train/{MODEL}/model.json"))
 
-    # The server's registry holds that version under the alias, its model files in the server's S3 store.
-    client = MlflowClient(tracking_uri=cluster["mlflow"], registry_uri=cluster["mlflow"])
+    # The server's registry holds that version under the alias, its model files in the server's S3 store; the
+    # run's history has every step once, although part of it was logged after the outage.
     assert client.get_model_version_by_alias(MODEL, "champion").version == pointer["version"]
     version = client.get_model_version(MODEL, pointer["version"])
-    assert version.run_id == pointer["run_id"]
+    assert version.run_id == pointer["run_id"] == runs[0].info.run_id
     model_id = version.source.removeprefix("models:/")
     assert client.get_logged_model(model_id).artifact_location.startswith("mlflow-artifacts:")   # proxied by the server
-    assert any(key.endswith(f"{model_id}/artifacts/MLmodel") for key in objects(cluster, "mlflow/")), \
-        objects(cluster, "mlflow/")[:20]
+    assert any(key.endswith(f"{model_id}/artifacts/MLmodel") for key in cluster.objects("mlflow/"))
     train_run = client.get_run(pointer["run_id"])
     assert train_run.info.status == "FINISHED"
-    assert {m.step for m in client.get_metric_history(train_run.info.run_id, "train/loss")} == set(range(1, 7))
+    assert sorted(m.step for m in client.get_metric_history(train_run.info.run_id, "train/loss")) == \
+        list(range(1, STEPS + 1))
     assert {json.loads(i.dataset.source)["uri"] for i in train_run.inputs.dataset_inputs} == {shards}
 
     # A second machine evaluates exactly that version, reading the pointer and the shards from S3.
@@ -149,25 +175,21 @@ def test_a_submitted_training_job_trains_from_s3_registers_in_the_server_and_eva
     evaluated = subprocess.run(
         [str(BIN / "pixelpred"), "--params", str(local_params), "evaluate", MODEL, "--pointer", f"{out}/model.json",
          "--shards", shards, "--out", str(tmp_path / "eval")],
-        env={**cluster["env"], "MLFLOW_TRACKING_URI": cluster["mlflow"]}, capture_output=True, text=True, timeout=300)
+        env={**cluster.env, "MLFLOW_TRACKING_URI": cluster.mlflow}, capture_output=True, text=True, timeout=300)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert summary["registered"] == {"name": MODEL, "version": pointer["version"], "run_id": pointer["run_id"]}
-    evaluation = client.get_run(summary["evaluation_run_id"])
-    assert evaluation.data.tags["model_version"] == pointer["version"]
+    assert client.get_run(summary["evaluation_run_id"]).data.tags["model_version"] == pointer["version"]
 
-    # No credential anywhere: params, job and service logs, MLflow's database (params, tags), stage outputs.
-    logs = ray_cli(cluster, "job", "logs", "--address", cluster["ray"], "train-1").stdout
+    # No credential anywhere: params, job and service logs, MLflow's database (params, tags), stage outputs ...
     assert "registered depth_baseline version" in logs
     texts = {"job logs": logs, "submit output": submitted.stdout + submitted.stderr,
              "evaluate output": evaluated.stdout + evaluated.stderr,
-             **{f"s3://{bucket}/{key}": s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-                for key in objects(cluster, "results/") if not key.endswith(".pt")}}
-    files = [working_dir / "params.yaml", cluster["mlflow_db"], tmp_path / "shards.published.json",
-             *(tmp_path / "eval").rglob("*.json"), *cluster["ray_tmp"].rglob("*.log"), *cluster["ray_tmp"].rglob("*.out"),
-             *cluster["ray_tmp"].rglob("*.err")]
+             **{key: cluster.read(key).decode() for key in cluster.objects("results/") if not key.endswith(".pt")}}
+    files = [working_dir / "params.yaml", cluster.mlflow_db, tmp_path / "shards.published.json",
+             *(tmp_path / "eval").rglob("*.json"), *(p for p in cluster.ray_tmp.rglob("*") if p.suffix in LOGS)]
     texts |= {str(path): path.read_bytes().decode(errors="replace") for path in files if path.is_file()}
-    assert len(texts) > 20 and not [where for where, text in texts.items() if cluster["secret"] in text]
+    assert len(texts) > 20 and not [where for where, text in texts.items() if cluster.secret in text]
     # ... although the job used it: the cluster's processes have it in their environment (an instance role's place).
-    assert any(cluster["secret"] in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-               for pid in session_processes(cluster["head_pid"]))
+    assert any(cluster.secret in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+               for pid in session_processes(cluster.ray_head.pid))
