@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_PARAMS, free_port, write_params
+from tests.conftest import TINY_PARAMS, write_params
+from tests.services import free_port
 
 
 def run_stage(directory: Path, params: dict, *args: str) -> subprocess.CompletedProcess:

@@ -26,7 +26,8 @@ from mlflow import MlflowClient
 from benchmarks.working_dir_upload import build_package, describe
 from components.config import StorageConfig
 from components.storage.publish import publish
-from tests.conftest import REPO, TINY_PARAMS, free_port, session_processes, start_service, stop_service
+from tests.conftest import REPO, TINY_PARAMS
+from tests.services import free_port, session_processes, start_service, stop_service
 
 BIN = Path(sys.executable).parent          # the environment a cluster node's image would have
 MODEL = "depth_baseline"

@@ -8,7 +8,7 @@ import requests
 from mlflow import MlflowClient
 
 from components.track.tracking import BufferedRunLogger
-from tests.conftest import free_port
+from tests.services import free_port
 
 
 def test_metrics_kept_during_an_outage_are_logged_once_with_their_steps(tmp_path, monkeypatch):
