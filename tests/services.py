@@ -1,16 +1,26 @@
 """Loopback services for tests and benchmarks (moto, MLflow servers, Ray heads): started as session leaders on
-127.0.0.1, stopped with everything they forked, by session id."""
+127.0.0.1, stopped with everything they forked, by session id; and a whole loopback cluster made of them."""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import uuid
+from pathlib import Path
 
+import boto3
 import psutil
+
+from components.config import StorageConfig
+
+BIN = Path(sys.executable).parent          # the environment a cluster node's image would have
 
 
 def free_port() -> int:
@@ -65,3 +75,56 @@ def stop_service(process: subprocess.Popen, grace_s: float = 10) -> None:
         if not session_processes(process.pid):
             break
     process.wait(timeout=10)
+
+
+class LoopbackCluster:
+    """moto (session-wide) + an MLflow server with S3 artifacts + a Ray head, on 127.0.0.1, each the leader of a
+    session of its own, sharing one environment: the cluster's, with the credentials (an instance role's place)."""
+
+    def __init__(self, tmp_path: Path, storage: StorageConfig, bucket: str, secret: str) -> None:
+        self.storage, self.bucket, self.secret = storage, bucket, secret
+        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_S3_ENDPOINT_URL": storage.endpoint_url,
+                    "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex}
+        self.mlflow_db = tmp_path / "server" / "mlflow.db"
+        self.mlflow = f"http://127.0.0.1:{free_port()}"
+        self.ray_tmp = Path(tempfile.mkdtemp(prefix="pphead-", dir="/tmp"))     # Ray's socket paths must stay short
+        self.ray = f"http://127.0.0.1:{free_port()}"
+        self.services: list[subprocess.Popen] = []
+        self.mlflow_server = self.start_mlflow()
+        ports = [str(free_port()) for _ in range(3)]
+        self.ray_head = self.start([str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+                                    "--dashboard-host", "127.0.0.1", "--dashboard-port", self.ray.rsplit(":", 1)[1],
+                                    "--port", ports[0], "--ray-client-server-port", ports[1],
+                                    "--dashboard-agent-listen-port", ports[2], "--num-cpus", "2",
+                                    "--temp-dir", str(self.ray_tmp), "--disable-usage-stats"], r"Ray runtime started")
+
+    def start(self, command: list[str], ready: str) -> subprocess.Popen:
+        process, _ = start_service(command, re.compile(ready), env=self.env)
+        self.services.append(process)
+        return process
+
+    def start_mlflow(self) -> subprocess.Popen:
+        return self.start([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", self.mlflow.rsplit(":", 1)[1],
+                           "--workers", "1", "--backend-store-uri", f"sqlite:///{self.mlflow_db}",
+                           "--artifacts-destination", f"s3://{self.bucket}/mlflow"], r"Uvicorn running on")
+
+    def stop(self) -> dict[str, list[int]]:
+        """Stop every service -> what is left of each (nothing, if they stopped)."""
+        for service in self.services:
+            stop_service(service, grace_s=3)     # a test cluster needs no graceful shutdown
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
+        return {f"{s.args[1]} {s.pid}": session_processes(s.pid) for s in self.services if session_processes(s.pid)}
+
+    def ray_cli(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        """A `ray` command from a submitter's shell: the token, but neither AWS credentials nor the MLflow URI."""
+        env = {k: v for k, v in self.env.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+        return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+    def objects(self, prefix: str) -> list[str]:
+        s3 = boto3.client("s3", endpoint_url=self.storage.endpoint_url, region_name="us-east-1")
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def read(self, key: str) -> bytes:
+        s3 = boto3.client("s3", endpoint_url=self.storage.endpoint_url, region_name="us-east-1")
+        return s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()

@@ -73,7 +73,6 @@ def write_bytes(location: Location, data: bytes, storage: StorageConfig) -> None
     staging.replace(path)
 
 
-
 def check_writable(location: Location, storage: StorageConfig) -> None:
     """Fail before any work when an s3:// output's bucket is missing or unreachable (local parents are created)."""
     if is_remote(location):

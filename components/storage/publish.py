@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 from components.config import StorageConfig
 from components.storage import s3
+from components.storage.location import write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,5 @@ def publish(directory: Path, storage: StorageConfig, pointer: Path) -> str:
             s3.upload_file(path, s3.join(prefix, path.name), storage)
             objects.append({"name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)})
         log.info("published %d files (%.1f MB) to %s", len(objects), sum(o["size"] for o in objects) / 1e6, prefix)
-    staging = pointer.with_name(pointer.name + ".partial")
-    staging.write_text(json.dumps({"uri": prefix, "objects": objects}, indent=2) + "\n")
-    os.replace(staging, pointer)
+    write_bytes(pointer, (json.dumps({"uri": prefix, "objects": objects}, indent=2) + "\n").encode(), storage)
     return prefix

@@ -105,6 +105,7 @@ def check_bucket(uri: str, config: StorageConfig) -> None:
     try:
         client(config).head_bucket(Bucket=bucket)
     except botocore.exceptions.ClientError as err:
+        # A HEAD response has no body, so no error code: a bare 404 here is the bucket, not an object.
         if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
             raise NotFoundError(f"{SCHEME}{bucket} (endpoint {endpoint_url(config) or 'AWS'}): the bucket does not exist") from None
         raise describe(err, f"{SCHEME}{bucket}", config) from None

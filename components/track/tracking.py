@@ -91,6 +91,7 @@ FAIL_FAST_REQUESTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUE
 
 @contextmanager
 def fail_fast_requests() -> Iterator[None]:
+    """MLflow's HTTP client, within the block: one attempt per request, a 10 s timeout."""
     saved = {key: os.environ.get(key) for key in FAIL_FAST_REQUESTS}
     os.environ.update(FAIL_FAST_REQUESTS)
     try:

@@ -111,7 +111,7 @@ def validation_examples(job: TrainJob, task: Task) -> list[dict]:
     return [task.example(s, np.random.default_rng(i), job.model, augment=False) for i, s in enumerate(samples)]
 
 
-def train_loop_per_worker(config: dict) -> dict[str, int]:
+def train_loop_per_worker(config: dict) -> dict:
     job: TrainJob = config["job"]
     train, task = job.model.train, get_task(job.task)
     context = ray.train.get_context()

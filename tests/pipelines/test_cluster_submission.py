@@ -7,18 +7,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import re
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 import zipfile
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -27,9 +21,8 @@ from benchmarks.working_dir_upload import build_package, describe
 from components.config import StorageConfig
 from components.storage.publish import publish
 from tests.conftest import REPO, TINY_PARAMS
-from tests.services import free_port, session_processes, start_service, stop_service
+from tests.services import BIN, LoopbackCluster, session_processes, stop_service
 
-BIN = Path(sys.executable).parent          # the environment a cluster node's image would have
 MODEL = "depth_baseline"
 STEPS = 40
 LOGS = {".log", ".out", ".err"}
@@ -42,59 +35,6 @@ def test_the_working_dir_upload_is_small_and_leaves_state_and_data_home(tmp_path
     assert {"params.yaml", "pyproject.toml", "pipelines/cli.py", "components/train/loop.py"} <= set(names)
     left_home = (".venv/", ".git/", ".dvc/", ".ray/", "mlflow/", "data/", "results/", "tests/", "benchmarks/")
     assert not [n for n in names if n.startswith(left_home) or "__pycache__" in n]
-
-
-class LoopbackCluster:
-    """moto (session-wide) + an MLflow server with S3 artifacts + a Ray head, on 127.0.0.1, each the leader of a
-    session of its own, sharing one environment: the cluster's, with the credentials (an instance role's place)."""
-
-    def __init__(self, tmp_path: Path, storage: StorageConfig, bucket: str, secret: str) -> None:
-        self.storage, self.bucket, self.secret = storage, bucket, secret
-        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_S3_ENDPOINT_URL": storage.endpoint_url,
-                    "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex}
-        self.mlflow_db = tmp_path / "server" / "mlflow.db"
-        self.mlflow = f"http://127.0.0.1:{free_port()}"
-        self.ray_tmp = Path(tempfile.mkdtemp(prefix="pphead-", dir="/tmp"))     # Ray's socket paths must stay short
-        self.ray = f"http://127.0.0.1:{free_port()}"
-        self.services: list[subprocess.Popen] = []
-        self.mlflow_server = self.start_mlflow()
-        ports = [str(free_port()) for _ in range(3)]
-        self.ray_head = self.start([str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-                                    "--dashboard-host", "127.0.0.1", "--dashboard-port", self.ray.rsplit(":", 1)[1],
-                                    "--port", ports[0], "--ray-client-server-port", ports[1],
-                                    "--dashboard-agent-listen-port", ports[2], "--num-cpus", "2",
-                                    "--temp-dir", str(self.ray_tmp), "--disable-usage-stats"], r"Ray runtime started")
-
-    def start(self, command: list[str], ready: str) -> subprocess.Popen:
-        process, _ = start_service(command, re.compile(ready), env=self.env)
-        self.services.append(process)
-        return process
-
-    def start_mlflow(self) -> subprocess.Popen:
-        return self.start([str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", self.mlflow.rsplit(":", 1)[1],
-                           "--workers", "1", "--backend-store-uri", f"sqlite:///{self.mlflow_db}",
-                           "--artifacts-destination", f"s3://{self.bucket}/mlflow"], r"Uvicorn running on")
-
-    def stop(self) -> dict[str, list[int]]:
-        """Stop every service -> what is left of each (nothing, if they stopped)."""
-        for service in self.services:
-            stop_service(service, grace_s=3)     # a test cluster needs no graceful shutdown
-        shutil.rmtree(self.ray_tmp, ignore_errors=True)
-        return {f"{s.args[1]} {s.pid}": session_processes(s.pid) for s in self.services if session_processes(s.pid)}
-
-    def ray_cli(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-        """A `ray` command from a submitter's shell: the token, but neither AWS credentials nor the MLflow URI."""
-        env = {k: v for k, v in self.env.items() if not k.startswith(("AWS_", "MLFLOW_"))}
-        return subprocess.run([str(BIN / "ray"), *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-    def objects(self, prefix: str) -> list[str]:
-        s3 = boto3.client("s3", endpoint_url=self.storage.endpoint_url, region_name="us-east-1")
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return [o["Key"] for page in pages for o in page.get("Contents", [])]
-
-    def read(self, key: str) -> bytes:
-        s3 = boto3.client("s3", endpoint_url=self.storage.endpoint_url, region_name="us-east-1")
-        return s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
 
 @pytest.fixture
