@@ -1,6 +1,6 @@
 """Training from S3 shards vs local shards on this machine: the decode stream and real training runs.
 
-    python -m benchmarks.s3_throughput [--train 256] [--steps 40] [--out benchmarks/results/s3_throughput_cpu.json]
+    python -m benchmarks.s3_throughput [--train 256] [--steps 40] [--models ...] [--out FILE.json]
 
 Renders synth shards at the main job's image size (params.yaml `data`, fewer samples), publishes them to a moto
 S3 server on 127.0.0.1 and measures, local and S3 alike:
@@ -63,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=int, default=256, help="training samples rendered")
     parser.add_argument("--steps", type=int, default=40, help="training steps per run")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "s3_throughput_cpu.json")
     args = parser.parse_args()
     os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -73,7 +74,7 @@ def main() -> None:
     raw["data"]["splits"] = {"train": args.train, "val": 16, "test": 16}
     raw["data"]["samples_per_shard"] = 64
     raw["tracking"]["system_metrics"] = False
-    for model in MODELS:
+    for model in args.models:
         raw["models"][model]["train"].update(steps=args.steps, log_every=5, checkpoint_every=args.steps)
     result = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "image": [raw["data"]["height"], raw["data"]["width"]],
               "train_samples": args.train, "steps": args.steps}
@@ -97,7 +98,7 @@ def main() -> None:
             result["stream_samples_per_s"] = {name: round(max(stream_rate(where, storage, 300) for _ in range(2)), 1)
                                               for name, where in sources.items()}
             result["training_samples_per_s"] = {}
-            for model in MODELS:
+            for model in args.models:
                 rates = {name: round(training_rate(model, raw, where, root), 2) for name, where in sources.items()}
                 rates["s3_vs_local"] = round(rates["s3"] / rates["local"], 3)
                 result["training_samples_per_s"][model] = rates

@@ -61,8 +61,9 @@ def test_pff_deblurs(photos):
 
 
 def test_pff_removes_jpeg_artifacts(photos):
-    ours, degraded = fit_and_score("pff_jpeg", photos, 150, DegradationConfig(jpeg_quality=10))
-    assert ours["psnr_q10"] > degraded["psnr_q10"] + 0.1, (ours, degraded)    # measured: +0.19 dB
+    ours, degraded = fit_and_score("pff_jpeg", photos, 300, DegradationConfig(jpeg_quality=10))
+    # 150 steps gave +0.19 dB on an Intel Xeon but +0.08 on an AMD EPYC (other kernels, other trajectory).
+    assert ours["psnr_q10"] > degraded["psnr_q10"] + 0.1, (ours, degraded)    # measured: +0.48 dB (EPYC)
 
 
 def test_pff_super_resolves(photos):
