@@ -15,7 +15,6 @@ import argparse
 import copy
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from benchmarks.working_dir_upload import build_package, describe
 from components.config import StorageConfig
 from components.storage.publish import publish
 from tests.conftest import S3_CREDENTIALS, TINY_PARAMS
-from tests.services import BIN, LoopbackCluster, start_service, stop_service
+from tests.services import BIN, LoopbackCluster, render_shards, start_moto, stop_service
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "depth_baseline"
@@ -61,9 +60,7 @@ def main() -> None:
         with zipfile.ZipFile(package) as archive:
             archive.extractall(working_dir)
 
-        moto, match = start_service([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
-                                    re.compile(r"Running on (http://127\.0\.0\.1:\d+)"))
-        endpoint = match.group(1)
+        moto, endpoint = start_moto()
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="bench")
         tic = time.perf_counter()
         cluster = LoopbackCluster(root, StorageConfig(endpoint_url=endpoint), "bench", uuid.uuid4().hex)
@@ -73,11 +70,8 @@ def main() -> None:
             params["storage"] = {"endpoint_url": endpoint}
             params["ray"]["storage_path"] = "s3://bench/ray"
             (working_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-            cli = [sys.executable, "-m", "pipelines.cli", "--params", str(working_dir / "params.yaml")]
-            subprocess.run([*cli, "download", "--out", str(root / "raw")], check=True, capture_output=True)
-            subprocess.run([*cli, "prepare", "--raw", str(root / "raw"), "--out", str(root / "shards")], check=True,
-                           capture_output=True)
-            shards = publish(root / "shards", StorageConfig(endpoint_url=endpoint, publish="s3://bench/data"),
+            local_shards = render_shards(working_dir / "params.yaml", root)
+            shards = publish(local_shards, StorageConfig(endpoint_url=endpoint, publish="s3://bench/data"),
                              root / "shards.published.json")
 
             submit = ["job", "submit", "--address", cluster.ray, "--working-dir", str(working_dir)]
@@ -99,7 +93,7 @@ def main() -> None:
         (local / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS, sort_keys=False))
         env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": str(root / "ray")}
         seconds, _ = timed([sys.executable, "-m", "pipelines.cli", "--params", str(local / "params.yaml"), "train", MODEL,
-                            "--shards", str(root / "shards"), "--out", str(local / "out")], env=env, cwd=local)
+                            "--shards", str(local_shards), "--out", str(local / "out")], env=env, cwd=local)
         stage = json.loads((local / "out" / "metrics.json").read_text())
         result["local_stage"] = {"wall_s": seconds, **{k: v for k, v in stage.items() if k.startswith("time/")}}
     text = json.dumps(result, indent=2)

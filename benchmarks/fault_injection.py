@@ -35,7 +35,7 @@ from mlflow import MlflowClient
 
 from benchmarks.machine_speed import cpu_model
 from tests.conftest import S3_CREDENTIALS, TINY_PARAMS
-from tests.services import free_port, start_service, stop_service
+from tests.services import free_port, render_shards, start_moto, start_service, stop_service
 
 MODEL = "depth_baseline"
 STEPS = 30
@@ -213,21 +213,16 @@ def main() -> None:
         os.environ["RAY_TMPDIR"] = str(root / "ray")
         (root / "data").mkdir()
         write_params(root / "data")
-        for command in (stage(root / "data", "download", "--out", str(root / "data" / "raw")),
-                        stage(root / "data", "prepare", "--raw", str(root / "data" / "raw"), "--out", str(root / "data" / "shards"))):
-            subprocess.run(command, check=True, capture_output=True)
-        shards = root / "data" / "shards"
+        shards = render_shards(root / "data" / "params.yaml", root / "data")
 
         def trial_dir(name: str) -> Path:
-            path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
-            return path
+            return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
 
-        moto, match = start_service([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
-                                    re.compile(r"Running on (http://127\.0\.0\.1:\d+)"))
+        moto, endpoint = start_moto()
         try:
             scenarios = {
                 "worker_kill": [worker_kill(trial_dir("worker"), shards, rng) for _ in range(args.trials)],
-                "driver_kill": [driver_kill(trial_dir("driver"), shards, rng, match.group(1))
+                "driver_kill": [driver_kill(trial_dir("driver"), shards, rng, endpoint)
                                 for _ in range(max(1, args.trials // 3))],
             }
         finally:

@@ -17,9 +17,7 @@ import copy
 import dataclasses
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ from components.data.shards import CorruptCounter, iterate_samples, shard_paths
 from components.storage.publish import publish
 from components.train.launch import train_and_register
 from tests.conftest import S3_CREDENTIALS
-from tests.services import start_service, stop_service
+from tests.services import render_shards, start_moto, stop_service
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("seg_baseline", "depth_baseline", "normal_baseline")
@@ -82,19 +80,15 @@ def main() -> None:
         root = Path(tmp)
         os.environ["RAY_TMPDIR"] = str(root / "ray")
         (root / "params.yaml").write_text(yaml.safe_dump(raw))
-        cli = [sys.executable, "-m", "pipelines.cli", "--params", str(root / "params.yaml")]
-        subprocess.run([*cli, "download", "--out", str(root / "raw")], check=True, capture_output=True)
-        subprocess.run([*cli, "prepare", "--raw", str(root / "raw"), "--out", str(root / "shards")], check=True,
-                       capture_output=True)
-        moto, match = start_service([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
-                                    re.compile(r"Running on (http://127\.0\.0\.1:\d+)"))
+        shards = render_shards(root / "params.yaml", root)
+        moto, endpoint = start_moto()
         try:
             import boto3
-            boto3.client("s3", endpoint_url=match.group(1), region_name="us-east-1").create_bucket(Bucket="bench")
-            storage = StorageConfig(endpoint_url=match.group(1), publish="s3://bench/v1")
-            remote = publish(root / "shards", storage, root / "shards.published.json")
-            raw["storage"] = {"endpoint_url": match.group(1)}
-            sources = {"local": root / "shards", "s3": remote}
+            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="bench")
+            storage = StorageConfig(endpoint_url=endpoint, publish="s3://bench/v1")
+            remote = publish(shards, storage, root / "shards.published.json")
+            raw["storage"] = {"endpoint_url": endpoint}
+            sources = {"local": shards, "s3": remote}
             result["stream_samples_per_s"] = {name: round(max(stream_rate(where, storage, 300) for _ in range(2)), 1)
                                               for name, where in sources.items()}
             result["training_samples_per_s"] = {}

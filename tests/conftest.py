@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.services import start_service, stop_service
+from tests.services import start_moto, stop_service
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,9 +98,8 @@ _buckets = itertools.count()
 @pytest.fixture(scope="session")
 def s3_endpoint() -> str:
     """A moto S3 server on 127.0.0.1 (a free port), for the session: its endpoint URL."""
-    process, match = start_service([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
-                                   re.compile(r"Running on (http://127\.0\.0\.1:\d+)"))
-    yield match.group(1)
+    process, endpoint = start_moto()
+    yield endpoint
     stop_service(process)
 
 

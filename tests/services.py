@@ -48,6 +48,22 @@ def start_service(command: list[str], ready: re.Pattern[str], env: dict[str, str
     raise RuntimeError(f"{command[0]} did not start:\n{''.join(lines[-20:])}")
 
 
+def start_moto() -> tuple[subprocess.Popen, str]:
+    """A moto S3 server on 127.0.0.1 at a port it picks -> (process, endpoint URL)."""
+    process, match = start_service([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+                                   re.compile(r"Running on (http://127\.0\.0\.1:\d+)"))
+    return process, match.group(1)
+
+
+def render_shards(params: Path, root: Path) -> Path:
+    """The download and prepare stages with `params`, in subprocesses, into root/raw and root/shards -> shards."""
+    cli = [sys.executable, "-m", "pipelines.cli", "--params", str(params)]
+    subprocess.run([*cli, "download", "--out", str(root / "raw")], check=True, capture_output=True)
+    subprocess.run([*cli, "prepare", "--raw", str(root / "raw"), "--out", str(root / "shards")], check=True,
+                   capture_output=True)
+    return root / "shards"
+
+
 def session_processes(leader: int) -> list[int]:
     """Live processes of the session `leader` started: servers fork helpers (MLflow's job consumers), and Ray's
     workers leave its process group but not its session."""
