@@ -225,6 +225,23 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class DownloadConfig:
+    """How the download stage fetches real datasets' files (components/data/registry.py)."""
+    mirror: str = ""                 # s3://bucket/prefix with <dataset>/<file> objects, tried before the URLs
+    mirror_upload: bool = False      # put each file fetched over HTTP into the mirror (after it verified)
+    attempts: int = 6                # HTTP attempts in a row without progress before giving up
+    backoff_s: float = 1.0           # first wait between attempts; doubles each time, at most 60 s
+    timeout_s: float = 30.0          # HTTP connect and read timeout
+    max_unpacked_gib: float = 200.0  # refuse an archive that would unpack to more than this
+
+    def __post_init__(self) -> None:
+        _check(not self.mirror or self.mirror.startswith("s3://"), "download.mirror must be '' or s3://bucket/prefix")
+        _check(not self.mirror_upload or bool(self.mirror), "download.mirror_upload needs download.mirror")
+        _check(self.attempts >= 1 and self.backoff_s >= 0 and self.timeout_s > 0 and self.max_unpacked_gib > 0,
+               "download: attempts >= 1, backoff_s >= 0, timeout_s > 0, max_unpacked_gib > 0")
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     batch_size: int = 16
     boundary_mode: Literal["exact", "fast"] = "exact"   # fast: distance-transform matching (approximate)
@@ -294,6 +311,7 @@ class Params:
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    download: DownloadConfig = field(default_factory=DownloadConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
     models: dict[str, ModelConfig] = field(default_factory=dict)

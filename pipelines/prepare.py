@@ -20,6 +20,7 @@ log = logging.getLogger("pixelpred.prepare")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", type=Path, required=True, help="raw data directory (download's output)")
     parser.add_argument("--out", type=Path, required=True, help="shards directory")
+    parser.add_argument("--dataset", help="registry dataset name (default: data.source)")
     parser.add_argument("--published", type=Path,
                         help="pointer file: where storage.publish put the shards in S3, or that it is unset "
                              "(default: <out>.published.json)")
@@ -38,7 +39,7 @@ def readable(samples: Iterable[tuple[str, object]], split: str, counts: Counter)
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    source = get_source(params.data.source)
+    source = get_source(args.dataset or params.data.source)
     counts: Counter = Counter()
     with atomic_directory(args.out) as staging:
         for split in SPLITS:

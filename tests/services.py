@@ -1,8 +1,11 @@
 """Loopback services for tests and benchmarks (moto, MLflow servers, Ray heads): started as session leaders on
-127.0.0.1, stopped with everything they forked, by session id; and a whole loopback cluster made of them."""
+127.0.0.1, stopped with everything they forked, by session id; a whole loopback cluster made of them; and an
+in-process HTTP file server that can drop connections mid-file (for the dataset downloads)."""
 from __future__ import annotations
 
+import http.server
 import os
+import random
 import re
 import shutil
 import signal
@@ -144,3 +147,74 @@ class LoopbackCluster:
     def read(self, key: str) -> bytes:
         s3 = boto3.client("s3", endpoint_url=self.storage.endpoint_url, region_name="us-east-1")
         return s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+class FileServer:
+    """Serves files from memory on 127.0.0.1 with byte ranges and ETags, optionally badly.
+
+    `drop` in [0, 1]: the chance that a response stops after a random part of what it promised and the
+    connection closes (a dropped link); `ranges=False`: ignores Range and always answers 200 with the whole file.
+    Use as a context manager; `url(name)` is a file's address, `requests` counts the GETs served, `bytes_sent` their body bytes.
+    """
+
+    def __init__(self, files: dict[str, bytes], drop: float = 0.0, ranges: bool = True, seed: int = 0):
+        self.files, self.drop, self.ranges, self.rng = dict(files), drop, ranges, random.Random(seed)
+        self.requests = self.bytes_sent = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.requests += 1
+                data = server.files.get(self.path.lstrip("/"))
+                if data is None:
+                    self.send_error(404)
+                    return
+                etag = f'"{hash(data) & 0xFFFFFFFF:08x}"'
+                start = 0
+                wanted = self.headers.get("Range", "")
+                if server.ranges and wanted.startswith("bytes=") and self.headers.get("If-Range", etag) == etag:
+                    start = int(wanted[len("bytes="):].partition("-")[0])
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.send_header("ETag", etag)
+                if server.ranges:
+                    self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                body = data[start:]
+                if server.rng.random() < server.drop:
+                    body = body[:server.rng.randrange(len(body) + 1)]
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    server.bytes_sent += len(body)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(body)
+                server.bytes_sent += len(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def __enter__(self) -> "FileServer":
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

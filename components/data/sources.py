@@ -1,11 +1,11 @@
-"""Dataset sources: the one place where datasets are obtained (download stage) and read back in
-their native format (prepare stage). Each source turns its native files into schema samples.
+"""Dataset sources: each turns a dataset's native files into schema samples (the prepare stage).
 
-Only the embedded `synth` source exists so far; real datasets (BSDS500, NYUv2, ...) join
-`SOURCES` with a download + converter each.
+The embedded `synth` source also renders its native files; real datasets' files are fetched from their
+registry entry (components/data/registry.py) and converted by components/data/native/<converter>.py.
 """
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
@@ -30,12 +30,10 @@ SPLITS = ("train", "val", "test")
 
 
 class Source(ABC):
+    """A dataset's converter: native files of one split -> schema samples. Real datasets' files are fetched
+    by the download stage from their registry entry; generated ones (synth) render them (`generate`)."""
     name: str
     class_names: tuple[str, ...]
-
-    @abstractmethod
-    def obtain(self, raw_dir: Path, config: DataConfig) -> None:
-        """Fetch or generate the dataset's native files into `raw_dir`."""
 
     @abstractmethod
     def samples(self, raw_dir: Path, split: str) -> Iterator[tuple[str, dict | Exception]]:
@@ -47,7 +45,8 @@ class SynthSource(Source):
     name = "synth"
     class_names = CLASS_NAMES
 
-    def obtain(self, raw_dir: Path, config: DataConfig) -> None:
+    def generate(self, raw_dir: Path, config: DataConfig) -> None:
+        """Render every split's views into `raw_dir/<split>/<key>.npz`."""
         jobs = [(split, index, config) for split_index, split in enumerate(SPLITS)
                 for index in range(getattr(config.splits, split))]
         for split in SPLITS:
@@ -88,11 +87,13 @@ def _render_job(job: tuple[str, int, DataConfig]) -> tuple[str, str, bytes]:
     return split, f"synth_{split}_{index:06d}", buffer.getvalue()
 
 
-SOURCES: dict[str, Source] = {source.name: source for source in (SynthSource(),)}
-
-
 def get_source(name: str) -> Source:
-    """Dataset name in params.yaml -> its Source (clear error for unknown names)."""
-    if name not in SOURCES:
-        raise PixelpredError(f"unknown dataset '{name}' (available: {', '.join(sorted(SOURCES))})")
-    return SOURCES[name]
+    """Dataset name in params.yaml -> its Source: synth, or the converter its registry entry names."""
+    from components.data import registry
+
+    if name == SynthSource.name:
+        return SynthSource()
+    converter = registry.entry(name).converter
+    if converter is None:
+        raise PixelpredError(f"dataset '{name}' has no converter yet (components/data/registry.yaml: converter: null)")
+    return importlib.import_module(f"components.data.native.{converter}").SOURCE

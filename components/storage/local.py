@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,16 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         raise
     shutil.rmtree(path, ignore_errors=True)
     staging.rename(path)
+
+
+def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
+    """Hex digests of a file's bytes, every algorithm in one read ({"sha256": ..., "md5": ...})."""
+    digests = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            for digest in digests.values():
+                digest.update(block)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

@@ -6,24 +6,16 @@ configured the pointer records that nothing was published, so the stage's output
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 
 from components.config import StorageConfig
 from components.storage import s3
+from components.storage.local import file_digests
 from components.storage.location import write_bytes
 
 log = logging.getLogger(__name__)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(s3.CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def publish(directory: Path, storage: StorageConfig, pointer: Path) -> str:
@@ -40,7 +32,7 @@ def publish(directory: Path, storage: StorageConfig, pointer: Path) -> str:
         files = sorted(p for p in directory.iterdir() if p.is_file())
         for path in files:
             s3.upload_file(path, s3.join(prefix, path.name), storage)
-            objects.append({"name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)})
+            objects.append({"name": path.name, "size": path.stat().st_size, "sha256": file_digests(path)["sha256"]})
         log.info("published %d files (%.1f MB) to %s", len(objects), sum(o["size"] for o in objects) / 1e6, prefix)
     write_bytes(pointer, (json.dumps({"uri": prefix, "objects": objects}, indent=2) + "\n").encode(), storage)
     return prefix

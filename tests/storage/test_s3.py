@@ -16,7 +16,8 @@ from components.data.dataset import DatasetInfo
 from components.data.shards import CorruptCounter, iterate_samples, load_split, read_manifest, shard_paths
 from components.errors import PixelpredError
 from components.storage import s3
-from components.storage.publish import publish, sha256_file
+from components.storage.local import file_digests
+from components.storage.publish import publish
 from components.track.datasets import manifest_digest
 from tests.conftest import TINY_PARAMS, write_params
 
@@ -42,7 +43,7 @@ def test_publish_uploads_every_file_and_the_pointer_names_them_with_hashes(publi
     assert record["uri"] == prefix == f"{storage.publish}/{tiny_dataset.name}"
     assert [o["name"] for o in record["objects"]] == local == s3.list_names(prefix, storage)
     for entry in record["objects"]:
-        assert entry["sha256"] == sha256_file(tiny_dataset / entry["name"])
+        assert entry["sha256"] == file_digests(tiny_dataset / entry["name"])["sha256"]
         assert s3.read_bytes(s3.join(prefix, entry["name"]), storage) == (tiny_dataset / entry["name"]).read_bytes()
     # Neither the pointer nor the settings it came from carry credentials.
     assert "testing" not in pointer.read_text() and "testing" not in json.dumps(storage.__dict__)
