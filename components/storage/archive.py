@@ -90,9 +90,10 @@ def _zip_members(zf: zipfile.ZipFile, archive: Path, max_ratio: float) -> Iterat
         name = _normalise(archive, raw, zip_name=True)
         if info.flag_bits & 0x1:
             raise _unsafe(archive, raw, "is encrypted")
-        mode = info.external_attr >> 16         # Unix mode when the zip was made on Unix, else 0
-        if mode and stat.S_IFMT(mode) not in (stat.S_IFREG, stat.S_IFDIR):
-            raise _unsafe(archive, raw, "is a symlink or special file; only regular files and directories are extracted")
+        # Unix mode bits, when the maker set them; the file type may be 0 (zipfile's writestr leaves it so).
+        if stat.S_IFMT(info.external_attr >> 16) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise _unsafe(archive, raw, "is a symlink or special file; only regular files and directories "
+                                        "are extracted")
         is_dir = raw.endswith("/")
         if not is_dir and info.file_size > max_ratio * max(info.compress_size, 1):
             raise _unsafe(archive, raw, f"expands {info.file_size} / {info.compress_size} bytes, "
