@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow/mlflow.db
 
-.PHONY: env repro test experiments report ui clean
+.PHONY: env repro test experiments real report ui clean
 
 env: $(STAMP)
 
@@ -31,6 +31,13 @@ test: $(STAMP)
 
 experiments: $(STAMP)
 	$(BIN)/pixelpred cluster -- $(BIN)/dvc repro experiments/dvc.yaml
+
+# A real dataset at thesis scale: a DVC experiment with an overlay's values over params.yaml (docs/datasets.md),
+# e.g. make real OVERLAY=datasets/params/nyuv2.yaml
+real: $(STAMP)
+	@test -n "$(OVERLAY)" || { echo "usage: make real OVERLAY=datasets/params/<dataset>.yaml"; exit 2; }
+	args=$$($(BIN)/pixelpred --params params.yaml --params $(OVERLAY) overlay) && \
+	$(BIN)/pixelpred cluster -- $(BIN)/dvc exp run -n $(basename $(notdir $(OVERLAY))) $$args
 
 ui: $(STAMP)
 	$(BIN)/pixelpred ui

@@ -7,6 +7,8 @@ the stage entry reads params.yaml or a raw dict.
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -325,6 +327,31 @@ class Params:
         return self.models[name]
 
 
+class _ParamsLoader(yaml.SafeLoader):
+    """YAML as DVC writes it: `dvc exp run -S` re-dumps params.yaml with ruamel (YAML 1.2), which leaves a string
+    such as 4:4:4 unquoted, and PyYAML's YAML 1.1 rules would read that as the base-60 integer 14644."""
+
+
+_ParamsLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:int"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_ParamsLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(
+    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"), list("-+0123456789"))
+
+
+def read_params_file(path: Path) -> dict:
+    """One params YAML file -> its mapping (empty file: {}); ConfigError when it is not YAML or not a mapping."""
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        layer = yaml.load(path.read_text(), Loader=_ParamsLoader) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    if not isinstance(layer, dict):
+        raise ConfigError(f"{path}: expected a mapping of params sections")
+    return layer
+
+
 def load_params(paths: str | Path | list[str | Path]) -> Params:
     """Read and validate params.yaml -> Params (raises ConfigError naming the bad key).
 
@@ -335,15 +362,7 @@ def load_params(paths: str | Path | list[str | Path]) -> Params:
     files = [Path(p) for p in (paths if isinstance(paths, list) else [paths])]
     raw: dict = {}
     for path in files:
-        if not path.is_file():
-            raise ConfigError(f"params file not found: {path}")
-        try:
-            layer = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
-        if not isinstance(layer, dict):
-            raise ConfigError(f"{path}: expected a mapping of params sections")
-        raw = overlay(raw, layer)
+        raw = overlay(raw, read_params_file(path))
     params = from_dict(Params, raw, where=" + ".join(map(str, files)))
     return dataclasses.replace(params, root=files[0].resolve().parent)
 
@@ -354,6 +373,22 @@ def overlay(base: dict, top: dict) -> dict:
     for key, value in top.items():
         merged[key] = overlay(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
+
+
+def set_param_args(base: dict, top: dict) -> list[str]:
+    """Overlay `top` on params `base` as `dvc exp run -S` arguments (Hydra override syntax), leaf by leaf as
+    `overlay` merges; a key `base` lacks gets Hydra's '+' (DVC's params are in struct mode). Values are compact
+    JSON, which Hydra reads back as the same strings, numbers, booleans and lists."""
+    args = []
+    for key, value in flatten(top).items():
+        node: Any = base
+        for part in key.split("."):
+            node = node.get(part, KeyError) if isinstance(node, dict) else KeyError
+        text = json.dumps(list(value) if isinstance(value, tuple) else value, separators=(",", ":"))
+        if any(c.isspace() for c in text):
+            raise ConfigError(f"{key}: a value with spaces cannot be passed as one -S argument: {text}")
+        args.append(f"{'+' if node is KeyError else ''}{key}={text}")
+    return args
 
 
 def to_dict(obj: Any) -> Any:

@@ -14,7 +14,8 @@ import sys
 
 from components.errors import PixelpredError
 
-STAGES = ("download", "prepare", "degrade", "train", "evaluate", "report", "ablate", "claims", "restore", "ui", "cluster")
+STAGES = ("download", "prepare", "degrade", "train", "evaluate", "report", "ablate", "claims", "restore", "ui", "cluster",
+          "overlay")
 
 
 def main(argv: list[str] | None = None) -> int:

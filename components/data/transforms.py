@@ -58,10 +58,14 @@ def collate(samples: Sequence[dict], fields: Sequence[str], input_field: str = "
     """Stack samples into tensors: `image` N x 3 x H x W (from `input_field`) plus each requested target field.
 
     seg -> long N x H x W; depth -> float N x H x W; normal -> float N x 3 x H x W;
-    edge -> float N x K x H x W (0/1 per annotator); gt (a clean image) -> float N x 3 x H x W in [0, 1].
+    edge -> float N x 1 x H x W, the fraction of annotators marking each pixel (BSDS500 has 4-9 annotators per
+    image, so their maps cannot be stacked across a batch); gt (a clean image) -> float N x 3 x H x W in [0, 1].
     """
     batch = {"image": image_tensor(np.stack([s[input_field] for s in samples]))}
     for name in fields:
+        if name == "edge":
+            batch[name] = torch.from_numpy(np.stack([s[name].mean(0, keepdims=True, dtype=np.float32) for s in samples]))
+            continue
         stacked = np.stack([s[name] for s in samples])
         if name == "seg":
             batch[name] = torch.from_numpy(stacked.astype(np.int64))

@@ -16,7 +16,8 @@ from components.tasks.colorize import colorize_gray
 
 
 def consensus_target(edge: torch.Tensor) -> torch.Tensor:
-    """Annotator maps N x K x H x W -> training target N x H x W: boundary where most annotators agree."""
+    """Annotator fractions N x 1 x H x W (transforms.collate) -> training target N x H x W: boundary where at
+    least half the annotators agree."""
     return (edge.mean(1) >= 0.5).float()
 
 

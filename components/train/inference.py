@@ -18,15 +18,26 @@ from components.train.tiling import run_tiled
 
 
 @torch.no_grad()
+def _same_size_batches(samples: Sequence[dict], field: str, batch_size: int) -> list[Sequence[dict]]:
+    """Consecutive samples, in order, cut into batches of at most batch_size that share one image size
+    (real test sets mix sizes: BSDS500 has portrait and landscape images)."""
+    batches: list[Sequence[dict]] = []
+    start = 0
+    for end in range(1, len(samples) + 1):
+        if end == len(samples) or end - start == batch_size or samples[end][field].shape != samples[start][field].shape:
+            batches.append(samples[start:end])
+            start = end
+    return batches
+
+
 def predict(model: nn.Module, task: Task, samples: Sequence[dict], batch_size: int, progress: bool = False) -> list[np.ndarray]:
     """Samples -> one numpy prediction per sample (the task's metric format)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     predictions: list[np.ndarray] = []
-    starts = range(0, len(samples), batch_size)
-    for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
-        chunk = samples[start:start + batch_size]
+    for chunk in tqdm(_same_size_batches(samples, task.input_field, batch_size), desc="predict", unit="batch",
+                      disable=not progress):
         images = image_tensor(np.stack([s[task.input_field] for s in chunk])).to(device)
         predictions.extend(task.predict(model(images)))
     model.train(was_training)

@@ -2,8 +2,9 @@
 cells of per-annotator structs) is served over loopback HTTP, fetched and unpacked through the registry entry,
 converted by the prepare stage and read back from the shards.
 
-Proven: every annotator's boundary map survives, pixel for pixel, with K varying per image; the official
-splits are kept; a corrupt .mat is skipped and counted, the other images still come.
+Proven: every annotator's boundary map survives, pixel for pixel, with K varying per image, and such images
+batch for training (as annotator fractions); the official splits are kept; a corrupt .mat is skipped and
+counted, the other images still come.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from components.config import DownloadConfig, StorageConfig
 from components.data import registry
 from components.data.dataset import DatasetInfo
 from components.data.shards import load_split
+from components.data.transforms import collate
 from pipelines.cli import main
 from tests.conftest import TINY_PARAMS, write_params
 from tests.services import FileServer
@@ -94,3 +96,10 @@ def test_bsds500_archive_to_shards(tmp_path):
             assert sample["meta"]["annotators"] == len(maps)
             seen.add(sample["__key__"])
     assert seen == set(truth)
+    # Training batches images with different annotator counts: the edge target is each pixel's annotator fraction.
+    train = load_split(tmp_path / "shards", "train", required=("rgb", "edge"))
+    assert len({s["edge"].shape[0] for s in train}) > 1
+    batch = collate(train, ("edge",))
+    assert batch["edge"].shape == (3, 1, 12, 16)
+    for sample, fraction in zip(train, batch["edge"].numpy()):
+        np.testing.assert_allclose(fraction[0], np.stack(truth[sample["__key__"]]).mean(0), rtol=1e-6)
