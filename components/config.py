@@ -53,6 +53,19 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class PanoramaConfig:
+    """Synth equirectangular panoramas (`panoramas` stage, SPEC §4.2/§4.4): global normals, then App. B.1's transform."""
+    seed: int = 0
+    height: int = 64                 # width is 2 x height (equirectangular)
+    splits: SplitSizes = field(default_factory=lambda: SplitSizes(160, 16, 32))
+    samples_per_shard: int = 64
+
+    def __post_init__(self) -> None:
+        _check(self.height >= 16 and self.height % 8 == 0, "panorama.height must be >= 16 and a multiple of 8")
+        _check(self.samples_per_shard >= 1, "panorama.samples_per_shard must be >= 1")
+
+
+@dataclass(frozen=True)
 class BackboneConfig:
     block: Literal["basic", "bottleneck"] = "basic"
     layers: tuple[int, int, int, int] = (2, 2, 2, 2)   # ResNet-18; (3, 4, 6, 3) with bottleneck is ResNet-50
@@ -310,6 +323,7 @@ class ExperimentsConfig:
 @dataclass(frozen=True)
 class Params:
     data: DataConfig = field(default_factory=DataConfig)
+    panorama: PanoramaConfig = field(default_factory=PanoramaConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)

@@ -28,6 +28,7 @@ os.environ.pop("RAY_ADDRESS", None)
 TINY_PARAMS = {
     "data": {"source": "synth", "seed": 0, "height": 48, "width": 64, "splits": {"train": 24, "val": 8, "test": 8},
              "num_annotators": 3, "samples_per_shard": 8, "processes": 2},
+    "panorama": {"seed": 0, "height": 32, "splits": {"train": 8, "val": 2, "test": 4}, "samples_per_shard": 8},
     "ray": {"num_workers": 1, "cpus_per_worker": 0, "max_failures": 1},
     "tracking": {"experiment": "pixelpred"},
     "storage": {"publish": ""},

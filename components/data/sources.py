@@ -70,14 +70,14 @@ class SynthSource(Source):
                 yield path.stem, err
 
 
-def view_seed(config: DataConfig, split: str, index: int) -> int:
+def view_seed(seed: int, split: str, index: int) -> int:
     """Disjoint seeds per split so no view appears in two splits."""
-    return config.seed * 10_000_000 + SPLITS.index(split) * 1_000_000 + index
+    return seed * 10_000_000 + SPLITS.index(split) * 1_000_000 + index
 
 
 def _render_job(job: tuple[str, int, DataConfig]) -> tuple[str, str, bytes]:
     split, index, config = job
-    seed = view_seed(config, split, index)
+    seed = view_seed(config.seed, split, index)
     view = synth.render_view(seed, config.height, config.width, scene=("indoor", "street")[index % 2],
                              num_annotators=config.num_annotators)
     meta = dict(view.pop("meta"), split=split, source="synth")

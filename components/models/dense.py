@@ -91,3 +91,9 @@ def depth_baseline(backbone: BackboneConfig = BackboneConfig()) -> DenseBaseline
 def normal_baseline(backbone: BackboneConfig = BackboneConfig()) -> DenseBaseline:
     """Unit surface normals {"normal": N x 3 x H x W} via a final L2 normalisation (Eq. 2.4)."""
     return DenseBaseline(backbone, 3, "normal", unit_norm=True)
+
+
+@register_model(task="normal")
+def normal_panorama(backbone: BackboneConfig = BackboneConfig()) -> DenseBaseline:
+    """The normal baseline as a model of its own for panoramas, whose targets are App. B.1's column-relative normals."""
+    return normal_baseline(backbone)

@@ -17,7 +17,6 @@ from components.models.filter_flow import expected_flow
 from components.train.tiling import run_tiled
 
 
-@torch.no_grad()
 def _same_size_batches(samples: Sequence[dict], field: str, batch_size: int) -> list[Sequence[dict]]:
     """Consecutive samples, in order, cut into batches of at most batch_size that share one image size
     (real test sets mix sizes: BSDS500 has portrait and landscape images)."""
@@ -30,6 +29,7 @@ def _same_size_batches(samples: Sequence[dict], field: str, batch_size: int) -> 
     return batches
 
 
+@torch.no_grad()
 def predict(model: nn.Module, task: Task, samples: Sequence[dict], batch_size: int, progress: bool = False) -> list[np.ndarray]:
     """Samples -> one numpy prediction per sample (the task's metric format)."""
     was_training = model.training

@@ -71,7 +71,8 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_then_noop_then_one_model(project):
     first = dvc(project, "repro")
-    expected = {"download", "prepare", "degrade", "report"} | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
+    expected = {"download", "prepare", "degrade", "panoramas", "report"} | {
+        f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
     assert ran_stages(first) == expected
     report = (project / "results" / "report.md").read_text()
     assert all(f"### {m}" in report for m in MODELS) and "trivial" in report
