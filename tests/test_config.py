@@ -25,7 +25,7 @@ def test_repository_params_are_valid():
     variants = {v for claim in params.experiments.claims.values() if claim.vary == "architecture" for v in claim.variants}
     assert set(params.models) | variants == set(list_models())
     assert set(params.models) >= {c.model for c in params.experiments.claims.values()}
-    assert {m.data for m in params.models.values()} == {"shards", "restoration"}
+    assert {m.data for m in params.models.values()} == {"shards", "restoration", "panoramas"}
     assert params.model("pff_jpeg").degradation.jpeg_quality == "mixed"
     assert params.root == REPO
     assert params.model("depth_baseline").loss.gamma == 2.0
