@@ -8,6 +8,7 @@ import logging
 from PIL import Image
 
 from components.config import load_params
+from components.data.dataset import DatasetInfo
 from components.errors import PixelpredError
 from components.storage.local import write_csv
 from components.storage.location import check_writable, output_directory, parse_location
@@ -35,7 +36,9 @@ def main(args: argparse.Namespace) -> None:
         raise PixelpredError(f"pointer {args.pointer} is a '{pointer.model}' model, not '{args.model}'")
     outcome = evaluate_registered(pointer, params, args.shards)
     with output_directory(args.out, params.storage, last="metrics.json") as staging:
-        summary = {"task": outcome.task, "model": outcome.metrics, "trivial": {"name": outcome.trivial_name, **outcome.trivial_metrics},
+        # The dataset the test split comes from labels every number in the report.
+        summary = {"task": outcome.task, "dataset": DatasetInfo.read(args.shards, params.storage).source,
+                   "model": outcome.metrics, "trivial": {"name": outcome.trivial_name, **outcome.trivial_metrics},
                    "shifted": outcome.shifted,
                    "registered": {"name": pointer.name, "version": pointer.version, "run_id": pointer.run_id},
                    "evaluation_run_id": outcome.run_id, "skipped_samples": outcome.skipped_samples,

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from components.report.figures import PageFigure, figure_lines
 from components.report.shifted import shifted_section
-from components.report.thesis import ACCEPTANCE, THESIS_NUMBERS, passes
+from components.report.thesis import ACCEPTANCE, DATASET_LABELS, passes, test_dataset, thesis_result
 from components.tasks import get_task
 
 LOWER_IS_BETTER = ("mean", "median", "rmse", "abs_rel", "rmse_log")    # metrics outside a task's headline too
@@ -30,28 +30,43 @@ def _arrow(task_headline: dict[str, bool], metric: str) -> str:
 
 def summary_section(evaluations: dict[str, dict]) -> list[str]:
     """Summaries -> one table row per model: its acceptance metric, ours vs trivial, PASS/FAIL."""
-    lines = ["## At a glance", "", "| model | task | acceptance metric | ours | trivial | vs trivial |",
-             "|---|---|---|---|---|---|"]
+    lines = ["## At a glance", "", "| model | task | test data | acceptance metric | ours | trivial | vs trivial |",
+             "|---|---|---|---|---|---|---|"]
     for name, summary in evaluations.items():
         task = get_task(summary["task"])
         metric = ACCEPTANCE[task.name][0]
         _, ok = passes(task.name, summary["model"], summary["trivial"])
-        lines.append(f"| {name} | {task.name} | {metric} {_arrow(dict(task.headline), metric)} "
+        lines.append(f"| {name} | {task.name} | {data_label(summary)} | {metric} {_arrow(dict(task.headline), metric)} "
                      f"| {_fmt(summary['model'][metric])} | {_fmt(summary['trivial'][metric])} "
                      f"| {'PASS' if ok else '**FAIL**'} |")
     return lines + [""]
+
+
+def data_label(summary: dict) -> str:
+    """An evaluation summary -> the short name of the dataset its test split comes from."""
+    dataset = test_dataset(summary["dataset"])
+    return DATASET_LABELS.get(dataset, dataset)
+
+
+def thesis_header(name: str, summary: dict) -> tuple[str, dict[str, float]]:
+    """The thesis column's header for a model's evaluation, and its numbers: on the same dataset, or labelled
+    as other (real) data when the thesis has none for the dataset we evaluated on."""
+    result, same = thesis_result(name, test_dataset(summary["dataset"]))
+    if result is None:
+        return "thesis: n/a", {}
+    return (f"thesis ({result.source})" if same else f"thesis (other data: {result.source})"), result.metrics
 
 
 def model_section(name: str, summary: dict, figures: Sequence[PageFigure] = (), figures_link: str = "") -> list[str]:
     """One model's summary (and its figures) -> heading, acceptance line, metric table, images."""
     task = get_task(summary["task"])
     trivial = summary["trivial"]
-    source, thesis = THESIS_NUMBERS.get(name, ("", {}))
+    thesis_column, thesis = thesis_header(name, summary)
     check, ok = passes(task.name, summary["model"], trivial)
     version = summary["registered"]["version"]
     lines = [f"### {name} ({task.name}, registered version {version})", "",
              f"Acceptance vs trivial baseline: **{'PASS' if ok else 'FAIL'}** — {check}", "",
-             f"| metric | ours (synth test) | trivial: {trivial['name']} | thesis (real data: {source or 'n/a'}) |",
+             f"| metric | ours ({data_label(summary)} test) | trivial: {trivial['name']} | {thesis_column} |",
              "|---|---|---|---|"]
     headline = dict(task.headline)
     # JPEG models report per quality factor whether or not the thesis has numbers for them (the residual CNN).
@@ -74,9 +89,9 @@ RESTORATION_TABLES = {
 
 
 def restoration_section(evaluations: dict[str, dict]) -> list[str]:
-    """Tables 6.1-6.3 layout: degraded input, residual CNN, PFF (ours, held-out photos) beside the thesis's
-    direct-regression CNN and PFF."""
-    lines = ["## Restoration (thesis Tables 6.1–6.3 layout; PSNR dB / SSIM on the held-out photos)", "",
+    """Tables 6.1-6.3 layout: degraded input, residual CNN, PFF (ours) beside the thesis's direct-regression CNN
+    and PFF, on the dataset we tested on when the thesis has it, else on the thesis's (labelled)."""
+    lines = ["## Restoration (thesis Tables 6.1–6.3 layout; PSNR dB / SSIM)", "",
              "Our CNN column is the residual CNN `cnn_residual_<task>` (predicts a correction added to the input); "
              "the thesis's CNN is the direct-regression CNN (`cnn_<task>` here, trained only by the claim "
              "experiments).", ""]
@@ -84,20 +99,23 @@ def restoration_section(evaluations: dict[str, dict]) -> list[str]:
         pff, cnn = evaluations.get(f"pff_{task}"), evaluations.get(f"cnn_residual_{task}")
         if pff is None and cnn is None:
             continue
-        degraded = (pff or cnn)["trivial"]
-        thesis_pff, thesis_cnn = THESIS_NUMBERS.get(f"pff_{task}", ("", {}))[1], THESIS_NUMBERS.get(f"cnn_{task}", ("", {}))[1]
-        lines += [f"### {title}", "",
-                  "| setting | input | residual CNN (ours) | PFF (ours) | thesis: direct-regression CNN | thesis: PFF |",
-                  "|---|---|---|---|---|---|"]
+        ours = pff or cnn
+        dataset = test_dataset(ours["dataset"])
+        thesis_pff, same = thesis_result(f"pff_{task}", dataset)
+        thesis_cnn, _ = thesis_result(f"cnn_{task}", thesis_pff.dataset if thesis_pff else dataset)
+        where = "" if thesis_pff is None else f" ({'' if same else 'other data: '}{thesis_pff.source})"
+        lines += [f"### {title}: ours on {data_label(ours)}", "",
+                  f"| setting | input | residual CNN (ours) | PFF (ours) | thesis: direct-regression CNN{where} "
+                  f"| thesis: PFF{where} |", "|---|---|---|---|---|---|"]
         for psnr, ssim in rows:
             def pair(metrics: dict | None) -> str:
                 if not metrics or psnr not in metrics:
                     return "—"
                 return f"{metrics[psnr]:.2f} / {metrics[ssim]:.3f}"
-            setting = "test photos" if psnr == "psnr" else f"QF {psnr.split('_q')[1]}"
-            lines.append(f"| {setting} | {pair(degraded)} "
+            setting = data_label(ours) if psnr == "psnr" else f"QF {psnr.split('_q')[1]}"
+            lines.append(f"| {setting} | {pair(ours['trivial'])} "
                          f"| {pair(cnn and cnn['model'])} | {pair(pff and pff['model'])} "
-                         f"| {pair(thesis_cnn)} | {pair(thesis_pff)} |")
+                         f"| {pair(thesis_cnn and thesis_cnn.metrics)} | {pair(thesis_pff and thesis_pff.metrics)} |")
         lines.append("")
     return lines
 
@@ -110,9 +128,9 @@ def render_report(evaluations: dict[str, dict], figures: dict[str, list[PageFigu
     """
     figures = figures or {}
     lines = ["# pixelpred report", "",
-             "Our numbers are on the embedded synthetic test split; the thesis's are on the real datasets named "
-             "in each column header (**real-data numbers, not comparable one-to-one**). Fractions, not percent; "
-             "angles in degrees.", ""]
+             "Each number is labelled with the dataset it comes from. The thesis's are on the real datasets its "
+             "tables name; where we evaluated on other data (the embedded synthetic sets), its column says "
+             "**other data**: those are not comparable one-to-one. Fractions, not percent; angles in degrees.", ""]
     if claims_link:
         lines += [f"The thesis claims (SPEC §8: losses, PFF vs CNN, Fig 6.4), retrained over seeds by "
                   f"`make experiments`: [claims page]({claims_link}).", ""]

@@ -7,20 +7,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# model -> (source, {metric: value})
-THESIS_NUMBERS: dict[str, tuple[str, dict[str, float]]] = {
-    "seg_baseline": ("NYUv2, Table 2.2", {"miou": 0.421, "pixel_acc": 0.711}),
-    "boundary_baseline": ("BSDS500, Table 2.1", {"ods_f": 0.790, "ois_f": 0.806, "ap": 0.826}),
-    "depth_baseline": ("NYUv2, Table 2.3", {"delta1": 0.711, "delta2": 0.932, "delta3": 0.985}),
-    "normal_baseline": ("NYUv2, Table 2.4", {"mean": 22.3, "within_11_25": 0.344, "within_22_5": 0.625,
-                                             "within_30": 0.744}),
-    "pff_deblur": ("Bahat et al. moderate blur, Table 6.1", {"psnr": 25.18, "ssim": 0.767}),
-    "pff_deblur_softmax": ("Bahat et al. moderate blur, Table 6.1", {"psnr": 25.18, "ssim": 0.767}),   # the thesis's PFF
-    "cnn_deblur": ("Bahat et al. moderate blur, Table 6.1", {"psnr": 24.29, "ssim": 0.708}),
-    "pff_jpeg": ("LIVE1, Table 6.2", {"psnr_q10": 29.82, "ssim_q10": 0.836, "psnr_q20": 32.14, "ssim_q20": 0.905,
-                                      "psnr_q40": 34.67, "ssim_q40": 0.949}),
-    "pff_sr": ("Set5 x4, Table 6.3", {"psnr": 32.17, "ssim": 0.8946}),
+
+@dataclass(frozen=True)
+class ThesisResult:
+    """One published number set: a model's metrics on one real dataset, from one table of the thesis."""
+    dataset: str                 # the dataset's name (components/data/registry.yaml)
+    table: str
+    metrics: dict[str, float]
+
+    @property
+    def source(self) -> str:
+        return f"{DATASET_LABELS[self.dataset]}, {self.table}"
+
+
+# Short names for pages: registry datasets and what the embedded stages write as DatasetInfo.source.
+DATASET_LABELS = {
+    "nyuv2": "NYUv2", "sun_rgbd": "SUN RGB-D", "stanford2d3d": "Stanford-2D-3D", "cityscapes": "Cityscapes",
+    "bsds500": "BSDS500", "voc_sbd": "VOC 2012 + SBD", "bahat": "Bahat et al. moderate blur", "kohler": "Köhler et al.",
+    "live1": "LIVE1", "set5": "Set5", "set14": "Set14", "urban100": "Urban100", "div2k": "DIV2K",
+    "synth": "synth", "synth_panorama": "synth panoramas", "photos": "held-out photos",
 }
+
+
+def _results(table: str, **by_dataset: dict[str, float]) -> tuple[ThesisResult, ...]:
+    return tuple(ThesisResult(dataset, table, metrics) for dataset, metrics in by_dataset.items())
+
+
+_DEBLUR = {"psnr": 25.18, "ssim": 0.767}      # Table 6.1, moderate blur: PFF
+_SEG = _results("Table 2.2", nyuv2={"miou": 0.421, "pixel_acc": 0.711}, stanford2d3d={"miou": 0.795, "pixel_acc": 0.921},
+                cityscapes={"miou": 0.738}) + _results("Table 3.2 (baseline)", sun_rgbd={"miou": 0.402, "pixel_acc": 0.776})
+_NORMAL = _results("Table 2.4", nyuv2={"mean": 22.3, "within_11_25": 0.344, "within_22_5": 0.625, "within_30": 0.744},
+                   stanford2d3d={"mean": 19.0, "within_11_25": 0.515, "within_22_5": 0.686, "within_30": 0.763})
+
+# model -> its published numbers, one per real dataset; the first is the one shown beside synthetic-data results.
+THESIS_NUMBERS: dict[str, tuple[ThesisResult, ...]] = {
+    "seg_baseline": _SEG,
+    "boundary_baseline": _results("Table 2.1", bsds500={"ods_f": 0.790, "ois_f": 0.806, "ap": 0.826}),
+    "depth_baseline": _results("Table 2.3", nyuv2={"delta1": 0.711, "delta2": 0.932, "delta3": 0.985},
+                               stanford2d3d={"delta1": 0.731, "delta2": 0.921, "delta3": 0.975},
+                               cityscapes={"delta1": 0.290, "delta2": 0.538, "delta3": 0.758}),
+    "normal_baseline": _NORMAL,
+    "normal_panorama": _NORMAL[1:],            # the thesis's Stanford-2D-3D normals are on its panoramas
+    "pff_deblur": _results("Table 6.1", bahat=_DEBLUR),
+    "pff_deblur_softmax": _results("Table 6.1", bahat=_DEBLUR),   # the thesis's PFF
+    "cnn_deblur": _results("Table 6.1", bahat={"psnr": 24.29, "ssim": 0.708}),
+    "pff_jpeg": _results("Table 6.2", live1={"psnr_q10": 29.82, "ssim_q10": 0.836, "psnr_q20": 32.14, "ssim_q20": 0.905,
+                                             "psnr_q40": 34.67, "ssim_q40": 0.949}),
+    "pff_sr": _results("Table 6.3 (x4)", set5={"psnr": 32.17, "ssim": 0.8946}, set14={"psnr": 28.43, "ssim": 0.7821},
+                       urban100={"psnr": 25.34, "ssim": 0.7814}),
+}
+
+
+def test_dataset(source: str) -> str:
+    """DatasetInfo.source -> the dataset its test split comes from: restoration sets are named
+    '<training images>+<test images>' by the degrade stage (the embedded one 'photos+synth': tests on photos)."""
+    train, _, test = source.partition("+")
+    return "photos" if source == "photos+synth" else (test or train)
+
+
+def thesis_result(model: str, dataset: str) -> tuple[ThesisResult | None, bool]:
+    """(model, dataset its test split comes from) -> (the thesis's result to show, whether it is on that dataset).
+
+    Without a number for that dataset, the model's first published one is shown, marked as other data.
+    """
+    results = THESIS_NUMBERS.get(model, ())
+    same = next((result for result in results if result.dataset == dataset), None)
+    return (same, True) if same else (results[0] if results else None, False)
 
 @dataclass(frozen=True)
 class Claim:
@@ -50,10 +102,10 @@ class Claim:
 
 def _pff_vs_cnn(task: str, table: str, metric: str, shown: tuple[str, ...]) -> Claim:
     variants = (f"pff_{task}", f"cnn_{task}", f"pff_{task}_softmax")
-    thesis = {name: THESIS_NUMBERS[name][1] for name in variants if name in THESIS_NUMBERS}
+    thesis = {name: THESIS_NUMBERS[name][0].metrics for name in variants if name in THESIS_NUMBERS}
     return Claim(f"PFF beats the direct-regression CNN, the residual CNN and the degraded input ({table})", metric,
-                 True, f"pff_{task}", (f"cnn_{task}", f"cnn_residual_{task}"), shown, THESIS_NUMBERS[f"pff_{task}"][0],
-                 thesis, beats_trivial=True)
+                 True, f"pff_{task}", (f"cnn_{task}", f"cnn_residual_{task}"), shown,
+                 THESIS_NUMBERS[f"pff_{task}"][0].source, thesis, beats_trivial=True)
 
 
 # SPEC §8 claims 1-3 and 7, keyed like experiments.claims in params.yaml. A claim's variants may include

@@ -32,8 +32,8 @@ def write_csv(path: Path, header: str, rows: list[tuple]) -> None:
     path.write_text(header + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows))
 
 
-def summary(task, model, trivial, name, shifted=None):
-    return {"task": task, "model": model, "trivial": {"name": name, **trivial}, "registered": {"version": "1"},
+def summary(task, model, trivial, name, shifted=None, dataset="synth"):
+    return {"task": task, "dataset": dataset, "model": model, "trivial": {"name": name, **trivial}, "registered": {"version": "1"},
             "shifted": shifted or {}, "time/load_s": 1.0}
 
 
@@ -53,7 +53,7 @@ def results(tmp_path) -> Path:
         "pff_jpeg": summary("jpeg", JPEG, {k: v - 1 for k, v in JPEG.items()}, "degraded_input",
                             {"jpeg_shift": {"model": {"psnr_q10": 27.0, "ssim_q10": 0.8, "psnr_q30": 30.0, "ssim_q30": 0.86},
                                             "trivial": {"psnr_q10": 27.5, "ssim_q10": 0.79, "psnr_q30": 29.0,
-                                                        "ssim_q30": 0.85}}}),
+                                                        "ssim_q30": 0.85}}}, dataset="photos+synth"),
         "seg_baseline": summary("segmentation", {"miou": 0.5, "pixel_acc": 0.8}, {"miou": 0.1, "pixel_acc": 0.3},
                                 "majority_class"),
         "cnn_jpeg": summary("jpeg", JPEG, JPEG, "degraded_input"),
@@ -113,8 +113,8 @@ def test_report_figures_are_small_metadata_free_and_reproducible(results):
 def test_report_reads_at_a_glance_and_leaves_out_models_params_no_longer_lists(results):
     text = run_report(results).read_text()
     glance = text.split("## At a glance")[1].split("## Models")[0]
-    assert "| boundary_baseline | boundary | ods_f ↑ | 0.700 | 0.500 | PASS |" in glance
-    assert "| pff_jpeg | jpeg | psnr_q10 ↑ | 28.000 | 27.000 | PASS |" in glance
+    assert "| boundary_baseline | boundary | synth | ods_f ↑ | 0.700 | 0.500 | PASS |" in glance
+    assert "| pff_jpeg | jpeg | held-out photos | psnr_q10 ↑ | 28.000 | 27.000 | PASS |" in glance
     assert "cnn_jpeg" not in text and "[claims page](claims.md)" in text
     jpeg = text.split("### pff_jpeg")[1].split("###")[0]
     assert [line.split("|")[1].strip() for line in jpeg.splitlines() if line.startswith("| psnr_q")] == [

@@ -8,8 +8,9 @@ from components.report.render import render_report
 from components.report.thesis import passes
 
 
-def summary(task, model, trivial, name="t"):
-    return {"task": task, "model": model, "trivial": {"name": name, **trivial}, "registered": {"version": "3"}}
+def summary(task, model, trivial, name="t", dataset="synth"):
+    return {"task": task, "dataset": dataset, "model": model, "trivial": {"name": name, **trivial},
+            "registered": {"version": "3"}}
 
 
 @pytest.mark.parametrize("task, model, trivial, expected", [
@@ -35,7 +36,34 @@ def test_report_lists_model_trivial_and_thesis_side_by_side():
                                                   {"miou": 0.04, "pixel_acc": 0.3}, "majority_class")})
     row = next(line for line in page.splitlines() if line.startswith("| miou"))
     assert [cell.strip() for cell in row.split("|")[2:5]] == ["0.500", "0.040", "0.421"]
-    assert "trivial: majority_class" in page and "PASS" in page and "real-data numbers" in page
+    assert "trivial: majority_class" in page and "PASS" in page
+    assert "ours (synth test)" in page and "thesis (other data: NYUv2, Table 2.2)" in page
+
+
+@pytest.mark.parametrize("dataset, label, header, miou", [
+    ("nyuv2", "NYUv2", "thesis (NYUv2, Table 2.2)", "0.421"),
+    ("cityscapes", "Cityscapes", "thesis (Cityscapes, Table 2.2)", "0.738"),
+    ("sun_rgbd", "SUN RGB-D", "thesis (SUN RGB-D, Table 3.2 (baseline))", "0.402"),
+    ("voc_sbd", "VOC 2012 + SBD", "thesis (other data: NYUv2, Table 2.2)", "0.421"),     # no segmentation table on VOC
+])
+def test_each_number_is_labelled_with_its_dataset_and_compared_on_the_same_one(dataset, label, header, miou):
+    page = render_report({"seg_baseline": summary("segmentation", {"miou": 0.5, "pixel_acc": 0.8},
+                                                  {"miou": 0.04, "pixel_acc": 0.3}, dataset=dataset)})
+    row = next(line for line in page.splitlines() if line.startswith("| miou"))
+    assert header in page and f"ours ({label} test)" in page and row.split("|")[4].strip() == miou
+    glance = next(line for line in page.splitlines() if line.startswith("| seg_baseline"))
+    assert glance.split("|")[3].strip() == label
+
+
+def test_restoration_table_takes_the_thesis_row_of_the_test_set():
+    sr = {"psnr": 27.0, "ssim": 0.75}
+    for dataset, thesis in (("div2k+set14", "28.43 / 0.782"), ("div2k+urban100", "25.34 / 0.781"),
+                            ("photos+synth", "32.17 / 0.895")):
+        page = render_report({"pff_sr": summary("sr", sr, {"psnr": 26.0, "ssim": 0.7}, dataset=dataset)})
+        table = page[page.index("### Table 6.3"):]
+        row = next(line for line in table.splitlines() if line.startswith("| ") and "27.00" in line)
+        assert row.split("|")[-2].strip() == thesis
+    assert "thesis: PFF (other data: Set5, Table 6.3 (x4))" in page and "| held-out photos |" in page
 
 
 def run(claim, variant, seed, trivial=None, **metrics):
