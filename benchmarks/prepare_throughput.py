@@ -1,9 +1,10 @@
-"""Real-dataset preparation and shard reading at full size, on one core.
+"""Real-dataset preparation and shard reading at full size.
 
 Generates a NYUv2-like `nyu_depth_v2_labeled.mat` (HDF5 with MATLAB v7.3's transposed layout; 640 x 480 frames,
 smooth random depth so the normals fit does real work) and a BSDS-like tree (481 x 321 JPEGs, 5-annotator
 groundTruth .mat files), converts both with the real converters into shards (`write_shards`, as the prepare
-stage does), then decodes every shard sample as training reads it. Prints JSON: images/s per core for
+stage does), then decodes every shard sample as training reads it, in one process. The NYUv2 converter fits
+normals in a pool of one process per core, BSDS500 converts in one. Prints JSON: images/s (and per core) for
 prepare, samples/s per core for reading, per dataset, and the cores one GPU needs to be fed at a given
 training rate (`--gpu-samples-per-s`: measure it on the GPU; without a measurement the value is an input).
     .venv/bin/python -m benchmarks.prepare_throughput [--frames 48] [--bsds 40]
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +59,8 @@ def bsds_like(raw: Path, images: int, rng: np.random.Generator) -> None:
         scipy.io.savemat(raw / DATA_DIR / "groundTruth" / split / f"{index}.mat", {"groundTruth": cells})
 
 
-def measure(source, raw: Path, shards: Path) -> dict:
+def measure(source, raw: Path, shards: Path, processes: int) -> dict:
+    """Convert (with `processes` processes) and read back one dataset -> its rates."""
     started, count = time.perf_counter(), 0
     for split in ("train", "val", "test"):
         samples = [(key, sample) for key, sample in source.samples(raw, split)]
@@ -70,7 +73,9 @@ def measure(source, raw: Path, shards: Path) -> dict:
             read += 1
     read_s = time.perf_counter() - started
     size = sum(p.stat().st_size for p in shards.glob("*.tar"))
-    return {"images": count, "prepare_s": round(prepare_s, 2), "prepare_images_per_s_per_core": round(count / prepare_s, 2),
+    return {"images": count, "prepare_s": round(prepare_s, 2), "prepare_processes": processes,
+            "prepare_images_per_s": round(count / prepare_s, 2),
+            "prepare_images_per_s_per_core": round(count / prepare_s / processes, 2),
             "read_samples_per_s_per_core": round(read / read_s, 1), "shard_mib_per_image": round(size / count / 2**20, 2)}
 
 
@@ -82,13 +87,15 @@ def main() -> None:
                         help="training samples/s one GPU consumes at thesis scale (measured there), for the estimate")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    results = {"cpu_model": cpu_model(), "processes": 1}
+    cores = len(os.sched_getaffinity(0))
+    results = {"cpu_model": cpu_model(), "cores": cores}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name, make, source, count in (("nyuv2", nyuv2_like, NYUV2, args.frames), ("bsds500", bsds_like, BSDS500, args.bsds)):
+        for name, make, source, count, processes in (("nyuv2", nyuv2_like, NYUV2, args.frames, cores),
+                                                     ("bsds500", bsds_like, BSDS500, args.bsds, 1)):
             (root / name / "raw").mkdir(parents=True)
             make(root / name / "raw", count, rng)
-            results[name] = measure(source, root / name / "raw", root / name / "shards")
+            results[name] = measure(source, root / name / "raw", root / name / "shards", processes)
             if args.gpu_samples_per_s:
                 results[name]["cores_per_gpu"] = round(args.gpu_samples_per_s / results[name]["read_samples_per_s_per_core"], 2)
     print(json.dumps(results, indent=2))
