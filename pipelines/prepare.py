@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 from components.config import load_params
 from components.data.dataset import DatasetInfo
 from components.data.shards import write_shards
-from components.data.sources import SPLITS, get_source
+from components.data.sources import get_source
 from components.storage.local import atomic_directory
 from components.storage.publish import publish
 
@@ -42,11 +42,11 @@ def main(args: argparse.Namespace) -> None:
     source = get_source(args.dataset or params.data.source)
     counts: Counter = Counter()
     with atomic_directory(args.out) as staging:
-        for split in SPLITS:
+        for split in source.splits:
             write_shards(readable(source.samples(args.raw, split), split, counts), staging, split,
                          params.data.samples_per_shard)
             log.info("%s: %d samples sharded, %d skipped", split, counts[split], counts[f"{split}.skipped"])
         DatasetInfo(source=source.name, class_names=source.class_names,
-                    split_sizes={s: counts[s] for s in SPLITS},
-                    skipped={s: counts[f"{s}.skipped"] for s in SPLITS}).write(staging)
+                    split_sizes={s: counts[s] for s in source.splits},
+                    skipped={s: counts[f"{s}.skipped"] for s in source.splits}).write(staging)
     publish(args.out, params.storage, args.published or args.out.with_name(args.out.name + ".published.json"))

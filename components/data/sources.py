@@ -34,6 +34,7 @@ class Source(ABC):
     by the download stage from their registry entry; generated ones (synth) render them (`generate`)."""
     name: str
     class_names: tuple[str, ...]
+    splits: tuple[str, ...] = SPLITS     # test-only benchmarks (Set5, LIVE1, ...) have ("test",)
 
     @abstractmethod
     def samples(self, raw_dir: Path, split: str) -> Iterator[tuple[str, dict | Exception]]:

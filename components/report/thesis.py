@@ -61,8 +61,7 @@ THESIS_NUMBERS: dict[str, tuple[ThesisResult, ...]] = {
 def test_dataset(source: str) -> str:
     """DatasetInfo.source -> the dataset its test split comes from: restoration sets are named
     '<training images>+<test images>' by the degrade stage (the embedded one 'photos+synth': tests on photos)."""
-    train, _, test = source.partition("+")
-    return "photos" if source == "photos+synth" else (test or train)
+    return "photos" if source == "photos+synth" else source.rpartition("+")[2]
 
 
 def thesis_result(model: str, dataset: str) -> tuple[ThesisResult | None, bool]:

@@ -6,19 +6,26 @@ Proven: label ids map to the 19 train ids (car 26 -> 13, unlabeled 0 and caravan
 metres, 0 where p = 0 or 1; intrinsics come from the camera JSON; official val is our test and every 10th official
 training image our val, keys unique and sorted; official test images are not used; a corrupt image yields
 (key, error) and the rest still come; without the disparity and camera zips samples carry no depth and one log line
-says so; a missing gtFine tree is one clear error; every sample encodes with the schema.
+says so; a missing gtFine tree is one clear error; every sample encodes with the schema; and the four official
+zips, put into the raw dir by hand under the registry's names (the files are login-gated), are verified, unpacked
+into the registry's dirs by the download stage's fetch and converted.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from components.config import DownloadConfig, StorageConfig
+from components.data import registry
 from components.data.native.cityscapes import SOURCE
 from components.data.schema import encode_sample
 from components.errors import PixelpredError
@@ -154,3 +161,30 @@ def test_missing_labels_tree(raw):
     shutil.rmtree(raw / "gtFine_trainvaltest")
     with pytest.raises(PixelpredError, match="gtFine_trainvaltest/gtFine/train is missing"):
         next(SOURCE.samples(raw, "train"))
+
+
+def official_zip(folder: Path) -> bytes:
+    """A package as cityscapes-dataset.com ships it: its tree (e.g. gtFine/...) plus README and license.txt on top."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README", "The Cityscapes Dataset\n")
+        archive.writestr("license.txt", "non-commercial purposes only\n")
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def test_manual_zips_through_fetch(raw, tmp_path):
+    entry = registry.entry("cityscapes")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    for file in entry.files:            # what a user does after logging in
+        (downloads / file.name).write_bytes(official_zip(raw / file.unpack))
+    # The miniature zips are not the published ones, so their checksums are dropped; names and unpack dirs stay.
+    files = tuple(replace(f, sha256="", checksum_source="") for f in entry.files)
+    registry.fetch(replace(entry, files=files), downloads, tmp_path / "lock.json", DownloadConfig(), StorageConfig())
+    assert json.loads((tmp_path / "lock.json").read_text()).keys() == {f.name for f in entry.files}
+    key, sample = next(SOURCE.samples(downloads, "test"))
+    assert key == "cityscapes/frankfurt_000000_000010"
+    assert sample["depth"][5, 20] == pytest.approx(BASELINE * FX / 10, rel=1e-6) and sample["seg"][5, 1] == 13
+    assert len(list(SOURCE.samples(downloads, "train"))) == 9

@@ -6,11 +6,16 @@ list) never reaches train or val; SBD train + val + VOC train form the training 
 an image in both takes VOC's image and annotation; palette indices (not colours) become seg and inst, void (255)
 pixels become seg 255 and inst 0; SBD instance and class maps come through value for value; a corrupt JPEG or .mat
 yields (key, error) and the rest still come; keys are unique across splits; every sample encodes with the schema;
-a missing SBD tree is one clear error.
+a missing SBD tree is one clear error; and the two archives as published (VOCtrainval tar with VOCdevkit/ on top,
+SBD's benchmark.tgz a plain tar with benchmark_RELEASE/ on top), served over HTTP under the registry's names, are
+fetched, unpacked into the registry's dirs and converted.
 """
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +24,12 @@ import scipy.io
 import scipy.sparse
 from PIL import Image
 
+from components.config import DownloadConfig, StorageConfig
+from components.data import registry
 from components.data.native.voc_sbd import SOURCE
 from components.data.schema import encode_sample
 from components.errors import PixelpredError
+from tests.services import FileServer
 
 H, W = 16, 32
 VOC = "VOCtrainval_11-May-2012/VOCdevkit/VOC2012"
@@ -190,3 +198,28 @@ def test_missing_sbd_tree(raw):
     shutil.rmtree(raw / "benchmark")
     with pytest.raises(PixelpredError, match="benchmark/benchmark_RELEASE/dataset/train.txt is missing"):
         next(SOURCE.samples(raw, "train"))
+
+
+def plain_tar(folder: Path) -> bytes:
+    """Every file and folder under `folder`, named relative to it, in an uncompressed tar."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.add(path, path.name)
+    return buffer.getvalue()
+
+
+def test_published_archives_through_fetch(raw, tmp_path):
+    entry = registry.entry("voc_sbd")
+    archives = {file.name: plain_tar(raw / file.unpack) for file in entry.files}
+    assert archives["benchmark.tgz"][257:262] == b"ustar"      # a tar header, no gzip magic: as SBD ships it
+    with FileServer(archives) as server:
+        # The miniature archives are not the published ones: their size and checksum are dropped.
+        files = tuple(replace(f, urls=(server.url(f.name),), size=0, sha256="", checksum_source="")
+                      for f in entry.files)
+        registry.fetch(replace(entry, files=files), tmp_path / "raw", tmp_path / "lock.json",
+                       DownloadConfig(attempts=2, backoff_s=0.0, timeout_s=5.0), StorageConfig())
+    test = dict(SOURCE.samples(tmp_path / "raw", "test"))
+    assert test["voc_sbd/2007_000033"]["seg"][5, 3] == 15 and test["voc_sbd/2007_000033"]["inst"][5, 15] == 2
+    sbd_only = dict(SOURCE.samples(tmp_path / "raw", "train"))["voc_sbd/2008_000002"]
+    assert sbd_only["meta"]["annotation"] == "sbd" and sbd_only["inst"].max() == 3
