@@ -26,8 +26,9 @@ $(STAMP): constraints.txt pyproject.toml
 repro: $(STAMP)
 	$(BIN)/pixelpred cluster -- $(BIN)/dvc repro
 
+# Two workers; the tests that start Ray share one of them (tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 experiments: $(STAMP)
 	$(BIN)/pixelpred cluster -- $(BIN)/dvc repro experiments/dvc.yaml

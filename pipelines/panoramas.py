@@ -5,6 +5,8 @@ like Stanford-2D-3D's; with --shards, reads prepared panoramas (e.g. data/stanfo
 panorama's normals are turned into normals relative to each column's viewing direction, from a canonical
 point chosen automatically (the nearest point of a large vertical plane) or taken from --overrides.
 The canonical point goes into each sample's meta; --preview writes rgb | global | local normals of a few.
+A panorama whose meta names `crop_rows` [top, bottom) (Stanford-2D-3D: the thesis's rows 160-863) is cropped to
+them after the transform, which needs the whole sphere.
 """
 from __future__ import annotations
 
@@ -61,8 +63,11 @@ def transformed(samples: Iterator[tuple[str, dict]], class_names: tuple[str, ...
             previews.append((sample["rgb"], sample["normal"], local))
         counts[split] += 1
         counts[canonical.source] += 1
-        yield key, {**sample, "normal": local,
-                    "meta": {**sample["meta"], "normal_frame": "column camera", "canonical_point": asdict(canonical)}}
+        out = {**sample, "normal": local}
+        if rows := sample["meta"].get("crop_rows"):
+            out = {name: value[rows[0]:rows[1]] if isinstance(value, np.ndarray) else value for name, value in out.items()}
+        yield key, {**out, "meta": {**sample["meta"], "normal_frame": "column camera",
+                                    "canonical_point": asdict(canonical)}}
 
 
 def main(args: argparse.Namespace) -> None:

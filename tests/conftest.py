@@ -24,6 +24,16 @@ os.environ.update({
 os.environ.pop("MLFLOW_TRACKING_URI", None)   # each test picks its own store
 os.environ.pop("RAY_ADDRESS", None)
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs two workers), every test that starts Ray goes to one worker, one at a
+    time: two Ray instances on one machine break Ray Train's placement-group cleaner ("multiple active Ray
+    instances")."""
+    for item in items:
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 # Every key dvc.yaml tracks must be present (DVC does not know the dataclass defaults).
 TINY_PARAMS = {
     "data": {"source": "synth", "seed": 0, "height": 48, "width": 64, "splits": {"train": 24, "val": 8, "test": 8},

@@ -127,7 +127,7 @@ def test_values(raw):
     meta = sample["meta"]
     assert meta["area"] == "area_5a" and meta["room"] == "office_2" and meta["camera_uuid"] == f"{12:032x}"
     assert meta["camera_location"] == [1.5, -2.0, 12.0] and meta["normal_frame"] == "global"
-    assert meta["depth"] == "range" and meta["thesis_crop_rows"] == [160, 864] and meta["split"] == "test"
+    assert meta["depth"] == "range" and meta["crop_rows"] == [5, 27] and meta["split"] == "test"
     assert f"area_5a/area_5a/pano/semantic/{frame_name(12, 'office_2')}_semantic.png" in meta["source"]
     assert all((raw / path).is_file() for path in meta["source"])
 
@@ -182,12 +182,14 @@ def test_prepared_panoramas_through_the_panoramas_stage(raw, tmp_path):
                  "--out", str(tmp_path / "shards")]) == 0
     assert main(["--params", str(params), "panoramas", "--shards", str(tmp_path / "shards"),
                  "--out", str(tmp_path / "local")]) == 0
-    transformed = load_split(tmp_path / "local", "test", required=("normal", "seg"))
+    transformed = load_split(tmp_path / "local", "test", required=("rgb", "depth", "normal", "seg"))
     assert [s["__key__"] for s in transformed] == [keyed(12, "area_5a"), keyed(13, "area_5b")]
     for sample, seed in zip(transformed, (12, 13)):
         _, camera = sample_panorama(seed)
         # Each stored column is full-resolution column 2u, so its camera is that column's camera.
-        exact = exact_local_normals(render_panorama(seed, H, W)["normal"], camera)[::2, ::2]
+        # ... and the rows kept are the thesis's crop, 160-863 of 1024, here 5-26 of 32.
+        exact = exact_local_normals(render_panorama(seed, H, W)["normal"], camera)[::2, ::2][5:27]
+        assert sample["rgb"].shape == (22, W // 2, 3) and sample["depth"].shape == sample["seg"].shape == (22, W // 2)
         wall = (sample["seg"] == 2) & (np.linalg.norm(exact, axis=-1) > 0.5)
         cosine = np.clip(np.sum(sample["normal"][wall] * exact[wall], axis=-1), -1, 1)
         assert wall.sum() > 200 and np.degrees(np.arccos(cosine)).mean() < 1.0

@@ -51,6 +51,7 @@ def cluster(tmp_path, s3_bucket, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_a_submitted_training_job_trains_from_s3_survives_an_mlflow_restart_and_evaluates_here(
         cluster, tiny_dataset, tmp_path):
     bucket, storage = cluster.bucket, cluster.storage

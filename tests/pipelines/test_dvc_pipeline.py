@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import REPO, TINY_PARAMS, write_params
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 # Every model the top-level plots read (boundary PR curve; PFF vs residual CNN on JPEG), plus the
 # depth model the loss claim retrains.
@@ -27,10 +27,15 @@ MODELS = ("boundary_baseline", "depth_baseline", "pff_jpeg", "cnn_residual_jpeg"
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 
 
-def dvc(workdir: Path, *args: str) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=workdir, env=env,
-                            capture_output=True, text=True, timeout=900)
+def dvc(workdir: Path, *args: str, cluster: bool = False) -> str:
+    """Run `dvc ARGS` in workdir -> its stdout; with `cluster`, as `make repro` runs it: under `pixelpred cluster`,
+    one local Ray cluster that every training stage attaches to."""
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    command = [str(bin_dir / "dvc"), *args]
+    if cluster:
+        command = [str(bin_dir / "pixelpred"), "cluster", "--", *command]
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -70,7 +75,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def test_repro_then_noop_then_one_model(project):
-    first = dvc(project, "repro")
+    first = dvc(project, "repro", cluster=True)
     expected = {"download", "prepare", "degrade", "panoramas", "report"} | {
         f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
     assert ran_stages(first) == expected
@@ -89,7 +94,7 @@ def test_repro_then_noop_then_one_model(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"]["depth_baseline"]["train"]["steps"] = 6
     write_params(project, params)
-    third = dvc(project, "repro")
+    third = dvc(project, "repro", cluster=True)
     assert ran_stages(third) == {"train@depth_baseline", "evaluate@depth_baseline", "report"}
     pointer = yaml.safe_load((project / "results/train/depth_baseline/model.json").read_text())
     assert pointer["version"] == "2"                  # a new registered version, which evaluation used
@@ -157,7 +162,7 @@ def test_a_clone_without_weights_or_registry_retrains(project, tmp_path):
 
 
 def test_claims_experiments_pipeline(project):
-    output = dvc(project, "repro", "experiments/dvc.yaml")
+    output = dvc(project, "repro", "experiments/dvc.yaml", cluster=True)
     assert {"experiments/dvc.yaml:ablate_depth_loss@l1_l2-0", "experiments/dvc.yaml:ablate_depth_loss@l1-0",
             "experiments/dvc.yaml:ablate_pff_vs_cnn_jpeg@pff_jpeg-0", "experiments/dvc.yaml:ablate_jpeg_mixed_quality@10-0",
             "experiments/dvc.yaml:claims"} <= ran_stages(output)

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from tests.conftest import TINY_PARAMS, write_params
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 STEPS = 40
 

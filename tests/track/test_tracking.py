@@ -44,6 +44,7 @@ def test_a_split_is_recorded_by_name_source_and_manifest_digest(tmp_path, tiny_d
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_train_and_evaluate_runs_record_datasets_share_tags_and_link_the_version(tmp_path, tiny_dataset):
     from components.train.evaluate import evaluate_registered
     from components.train.launch import train_and_register

@@ -84,5 +84,5 @@ def test_normals_beat_constant_mean_normal(dataset):
 
 def test_boundaries_beat_sobel(boundary_dataset):
     backbone = BackboneConfig(layers=(1, 1, 1, 1), width=8, decoder=True, full_res_stream=True)
-    ours, trivial = fit_and_score("boundary_baseline", boundary_dataset, 700, backbone, lr=0.05)
+    ours, trivial = fit_and_score("boundary_baseline", boundary_dataset, 300, backbone, lr=0.1)
     assert ours["ods_f"] > trivial["ods_f"], (ours, trivial)

@@ -17,7 +17,7 @@ from components.train.checkpoint import load_checkpoint, save_checkpoint
 from components.train.launch import train_and_register
 from tests.conftest import TINY_PARAMS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 def make_params(tmp_path, **ray) -> Params:

@@ -19,8 +19,8 @@ In `pano/`, one panorama per camera position, all named `camera_<uuid>_<room>_fr
 Stored as the thesis uses them (§2.3.1): rescaled by 0.5 to 1024 x 2048 (rgb: 2 x 2 means; depth, normals and
 labels: the top-left pixel of each 2 x 2 block, so no label or depth is blended across an edge). The thesis then
 crops rows y in [160, 863] of the rescaled panorama (704 rows: "final images of size 704 x 2048"); that crop is
-recorded in meta (`thesis_crop_rows`) but not applied, because the panorama normal transform places every row at
-its elevation on the full sphere. Splits: official fold 1, train areas 1, 2, 3, 4, 6 (every 10th panorama held out
+recorded in meta (`crop_rows`, scaled to the stored height) and applied by the panoramas stage after the normal
+transform, which places every row at its elevation on the full sphere and so needs the whole panorama. Splits: official fold 1, train areas 1, 2, 3, 4, 6 (every 10th panorama held out
 as val) and test areas 5a + 5b. The thesis itself validates on areas 3 and 4 (489 panoramas); we keep the fold.
 """
 from __future__ import annotations
@@ -143,9 +143,10 @@ class Stanford2D3D(Source):
                   "normal": decode_normals(normal[::2, ::2]), "seg": seg}
         check_floor_up(sample["normal"], seg)
         uuid, _, room = frame.removeprefix(PREFIX).removesuffix(SUFFIX).partition("_")
+        crop_rows = [row * (height // 2) // 1024 for row in THESIS_CROP_ROWS]    # at the stored height
         meta = {"dataset": self.name, "split": split, "area": area, "room": room, "camera_uuid": uuid,
                 "camera_location": [float(v) for v in pose["camera_location"]], "height": height // 2,
-                "width": width // 2, "scale": 0.5, "thesis_crop_rows": list(THESIS_CROP_ROWS),
+                "width": width // 2, "scale": 0.5, "crop_rows": crop_rows,
                 "projection": "equirectangular", "depth": "range", "normal_frame": "global",
                 "source": [path.relative_to(raw_dir).as_posix() for path in files.values()]}
         return sample | {"meta": meta}
