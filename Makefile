@@ -26,9 +26,9 @@ $(STAMP): constraints.txt pyproject.toml
 repro: $(STAMP)
 	$(BIN)/pixelpred cluster -- $(BIN)/dvc repro
 
-# Two workers; the tests that start Ray share one of them (tests/conftest.py).
+# Two workers; the tests that start Ray run on one of them, one at a time (tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2
 
 experiments: $(STAMP)
 	$(BIN)/pixelpred cluster -- $(BIN)/dvc repro experiments/dvc.yaml

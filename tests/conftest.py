@@ -25,13 +25,31 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)   # each test picks its own store
 os.environ.pop("RAY_ADDRESS", None)
 
 
+# The modules whose tests start a local Ray cluster (marked `ray`). Under pytest-xdist (`make test` runs two
+# workers) all of them run on one worker, in file order: two Ray instances on one machine break Ray Train's
+# placement-group cleaner ("multiple active Ray instances"), and a module's tests share its fixtures in order.
+# (xdist's own xdist_group does nothing with pytest 9: it rewrites a node id attribute pytest no longer reads.)
+RAY_MODULES = ("tests/pipelines/test_cluster_submission.py", "tests/pipelines/test_dvc_pipeline.py",
+               "tests/storage/test_ray_on_s3.py", "tests/track/test_tracking.py", "tests/train/test_ray_training.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RaySerialScheduling(LoadScopeScheduling):
+        """Every test its own unit of work, except RAY_MODULES' tests: one unit, sent to one worker."""
+        def _split_scope(self, nodeid: str) -> str:
+            return "ray" if nodeid.split("::")[0] in RAY_MODULES else nodeid
+
+    return RaySerialScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs two workers), every test that starts Ray goes to one worker, one at a
-    time: two Ray instances on one machine break Ray Train's placement-group cleaner ("multiple active Ray
-    instances")."""
-    for item in items:
-        if item.get_closest_marker("ray"):
-            item.add_marker(pytest.mark.xdist_group("ray"))
+    outside = [item.nodeid for item in items
+               if item.get_closest_marker("ray") and item.nodeid.split("::")[0] not in RAY_MODULES]
+    if outside:
+        raise pytest.UsageError(f"tests marked ray outside tests/conftest.py's RAY_MODULES: {outside}")
 
 
 # Every key dvc.yaml tracks must be present (DVC does not know the dataclass defaults).
