@@ -73,6 +73,7 @@ def thesis_result(model: str, dataset: str) -> tuple[ThesisResult | None, bool]:
     same = next((result for result in results if result.dataset == dataset), None)
     return (same, True) if same else (results[0] if results else None, False)
 
+
 @dataclass(frozen=True)
 class Claim:
     """A thesis claim as an experiment: variant `winner` must match or beat each rival on `metric`.
