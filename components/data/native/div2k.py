@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from components.data.native import hold_out_val
-from components.data.native.image_set import read_rgb
+from components.data.native.image_set import image_samples
 from components.data.sources import Source
 from components.errors import PixelpredError
 
@@ -36,15 +36,7 @@ class DIV2K(Source):
     class_names = ("image",)   # no label classes: the target is the image itself
 
     def samples(self, raw_dir: Path, split: str) -> Iterator[tuple[str, dict | Exception]]:
-        for path in split_files(raw_dir)[split]:
-            key = f"div2k/{path.stem}"
-            try:
-                rgb, mode = read_rgb(path)
-            except Exception as err:  # any reader failure on a damaged file: skip it, the stage goes on
-                yield key, err
-                continue
-            yield key, {"rgb": rgb, "meta": {"dataset": self.name, "split": split, "mode": mode,
-                                             "source": str(path.relative_to(raw_dir))}}
+        yield from image_samples(self.name, raw_dir, split_files(raw_dir)[split], split)
 
 
 SOURCE = DIV2K()

@@ -27,6 +27,20 @@ def read_rgb(path: Path) -> tuple[np.ndarray, str]:
         return np.asarray(image.convert("RGB")), image.mode
 
 
+def image_samples(dataset: str, raw_dir: Path, paths: list[Path],
+                  split: str) -> Iterator[tuple[str, dict | Exception]]:
+    """Image files of one split -> (<dataset>/<stem>, {rgb, meta}), or (key, error) for an unreadable file."""
+    for path in paths:
+        key = f"{dataset}/{_NOT_KEY.sub('_', path.stem)}"
+        try:
+            rgb, mode = read_rgb(path)
+        except Exception as err:  # any reader failure on a damaged file: skip it, the stage goes on
+            yield key, err
+            continue
+        yield key, {"rgb": rgb, "meta": {"dataset": dataset, "split": split, "mode": mode,
+                                         "source": str(path.relative_to(raw_dir))}}
+
+
 class ImageSet(Source):
     """A test-only set of clean images: every file matching `pattern` under the raw dir, in sorted order."""
     class_names = ("image",)   # no label classes: the target is the image itself
@@ -40,14 +54,5 @@ class ImageSet(Source):
         if not files:
             raise PixelpredError(f"no {self.pattern} under {raw_dir} (is {self.archive} unpacked? run the download "
                                  "stage)")
-        if split not in self.splits:
-            return
-        for path in files:
-            key = f"{self.name}/{_NOT_KEY.sub('_', path.stem)}"
-            try:
-                rgb, mode = read_rgb(path)
-            except Exception as err:  # any reader failure on a damaged file: skip it, the stage goes on
-                yield key, err
-                continue
-            yield key, {"rgb": rgb, "meta": {"dataset": self.name, "split": split, "mode": mode,
-                                             "source": str(path.relative_to(raw_dir))}}
+        if split in self.splits:
+            yield from image_samples(self.name, raw_dir, files, split)
