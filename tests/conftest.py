@@ -25,24 +25,29 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)   # each test picks its own store
 os.environ.pop("RAY_ADDRESS", None)
 
 
-# The modules whose tests start a local Ray cluster (marked `ray`). Under pytest-xdist (`make test` runs two
-# workers) all of them run on one worker, in file order: two Ray instances on one machine break Ray Train's
-# placement-group cleaner ("multiple active Ray instances"), and a module's tests share its fixtures in order.
-# (xdist's own xdist_group does nothing with pytest 9: it rewrites a node id attribute pytest no longer reads.)
-RAY_MODULES = ("tests/pipelines/test_cluster_submission.py", "tests/pipelines/test_dvc_pipeline.py",
-               "tests/storage/test_ray_on_s3.py", "tests/track/test_tracking.py", "tests/train/test_ray_training.py")
+# The modules whose tests start Ray clusters (marked `ray`), longest first: under pytest-xdist (`make test` runs two
+# workers) each runs whole on one worker, its tests in file order sharing the module's fixtures, and they are
+# handed out before everything else, so the long ones do not start last. Ray instances of the two workers coexist
+# (components.train.launch.local_ray points each at its own state API).
+RAY_MODULES = ("tests/pipelines/test_dvc_pipeline.py", "tests/pipelines/test_cluster_submission.py",
+               "tests/train/test_ray_training.py", "tests/storage/test_ray_on_s3.py", "tests/track/test_tracking.py")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    class RaySerialScheduling(LoadScopeScheduling):
-        """Every test its own unit of work, except RAY_MODULES' tests: one unit, sent to one worker."""
-        def _split_scope(self, nodeid: str) -> str:
-            return "ray" if nodeid.split("::")[0] in RAY_MODULES else nodeid
+    class RayModulesFirst(LoadScopeScheduling):
+        """Each RAY_MODULES module one unit of work, every other test a unit of its own, in collection order.
 
-    return RaySerialScheduling(config, log)
+        (xdist's own xdist_group does nothing with pytest 9: it rewrites a node id attribute pytest no longer reads.)
+        """
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return module if module in RAY_MODULES else nodeid
+
+    config.option.loadscopereorder = False    # its by-size order would put the few-test, slow Ray modules last
+    return RayModulesFirst(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,6 +55,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                if item.get_closest_marker("ray") and item.nodeid.split("::")[0] not in RAY_MODULES]
     if outside:
         raise pytest.UsageError(f"tests marked ray outside tests/conftest.py's RAY_MODULES: {outside}")
+    rank = {module: i for i, module in enumerate(RAY_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(RAY_MODULES)))   # stable: file order within
 
 
 # Every key dvc.yaml tracks must be present (DVC does not know the dataclass defaults).

@@ -115,10 +115,12 @@ class LoopbackCluster:
                                     "--dashboard-host", "127.0.0.1", "--dashboard-port", self.ray.rsplit(":", 1)[1],
                                     "--port", ports[0], "--ray-client-server-port", ports[1],
                                     "--dashboard-agent-listen-port", ports[2], "--num-cpus", "2",
-                                    "--temp-dir", str(self.ray_tmp), "--disable-usage-stats"], r"Ray runtime started")
+                                    "--temp-dir", str(self.ray_tmp), "--disable-usage-stats"], r"Ray runtime started",
+                                   # the head's processes find their own state API beside other Ray instances
+                                   RAY_API_SERVER_ADDRESS=self.ray)
 
-    def start(self, command: list[str], ready: str) -> subprocess.Popen:
-        process, _ = start_service(command, re.compile(ready), env=self.env)
+    def start(self, command: list[str], ready: str, **env: str) -> subprocess.Popen:
+        process, _ = start_service(command, re.compile(ready), env={**self.env, **env})
         self.services.append(process)
         return process
 

@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import os
+import socket
 import tempfile
 import time
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 # Unix socket paths under Ray's temp dir must stay short (~107 bytes).
 _MAX_RAY_TMP_LEN = 40
 HEALTH_CHECK_INTERVAL_ENV, HEALTH_CHECK_INTERVAL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"
+API_SERVER_ENV = "RAY_API_SERVER_ADDRESS"     # read by Ray's state API and `ray job` before RAY_ADDRESS
 
 
 @dataclass(frozen=True)
@@ -73,23 +75,46 @@ def ray_temp_dir(root: Path) -> str:
 
 
 @contextmanager
+def local_ray(temp_dir: str, **init_kwargs) -> Iterator[ray.runtime_context.RuntimeContext]:
+    """Start a Ray instance on this machine for the duration of the block.
+
+    The dashboard serves the state API that Ray Train's placement-group cleaner (an actor) polls; loopback
+    only. The cleaner finds it by auto-detection, which fails once a second Ray instance runs on the machine
+    (another stage, a parallel test worker): so the dashboard gets a port chosen here, and the instance's
+    processes inherit RAY_API_SERVER_ADDRESS naming it. Ray's GCS and raylets still listen on every interface
+    (`_node_ip_address` does not change that); its token authentication guards them.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    previous = os.environ.get(API_SERVER_ENV)
+    os.environ[API_SERVER_ENV] = f"http://127.0.0.1:{port}"
+    try:
+        yield ray.init(dashboard_host="127.0.0.1", dashboard_port=port, _temp_dir=temp_dir, log_to_driver=True,
+                       **init_kwargs)
+    finally:
+        ray.shutdown()
+        if previous is None:
+            os.environ.pop(API_SERVER_ENV, None)
+        else:
+            os.environ[API_SERVER_ENV] = previous
+
+
+@contextmanager
 def ray_session(config: RayConfig, root: Path) -> Iterator[None]:
     """Attach to the configured Ray cluster, or start a local one for the duration of the block."""
     address = config.address or os.environ.get("RAY_ADDRESS", "")
     if ray.is_initialized():
         yield
-        return
-    if address:
+    elif address:
         ray.init(address=address, log_to_driver=True)
+        try:
+            yield
+        finally:
+            ray.shutdown()
     else:
-        # The dashboard serves the state API that Ray Train's placement-group cleaner polls (without it,
-        # a warning a second); loopback only. Ray 2.60's GCS and raylets still listen on every interface
-        # (`_node_ip_address` does not change that); its token authentication guards them.
-        ray.init(dashboard_host="127.0.0.1", _temp_dir=ray_temp_dir(root), log_to_driver=True)
-    try:
-        yield
-    finally:
-        ray.shutdown()
+        with local_ray(ray_temp_dir(root)):
+            yield
 
 
 RUN_STATE_FILE = "pixelpred_run.json"   # beside Ray's files of a run: its MLflow run and whether it finished

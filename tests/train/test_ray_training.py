@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
+import subprocess
+import sys
 
 import mlflow
 import pytest
@@ -14,8 +17,8 @@ from components.config import from_dict, Params
 from components.errors import PixelpredError
 from components.track.registry import ModelPointer, load_model
 from components.train.checkpoint import load_checkpoint, save_checkpoint
-from components.train.launch import train_and_register
-from tests.conftest import TINY_PARAMS
+from components.train.launch import local_ray, ray_temp_dir, train_and_register
+from tests.conftest import TINY_PARAMS, write_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -98,26 +101,31 @@ def test_mlflow_store_is_sqlite_at_an_absolute_path_in_the_checkout(tmp_path):
 
 def test_stage_attaches_to_an_existing_ray_head(tmp_path, tiny_dataset):
     """RAY_ADDRESS names a running head: the stage trains there instead of starting its own Ray."""
-    import os
-    import subprocess
-    import sys
+    with local_ray(ray_temp_dir(tmp_path), num_cpus=2, _node_ip_address="127.0.0.1") as context:
+        result = run_train_stage(tmp_path, tiny_dataset, RAY_ADDRESS=context.address_info["address"])
+    assert "Connecting to existing Ray cluster" in result.stderr
+    assert "Started a local Ray instance" not in result.stderr
+    assert (tmp_path / "out" / "model.json").is_file()
 
-    import ray
 
-    from tests.conftest import write_params
+def test_stage_starts_its_own_ray_beside_another_instance(tmp_path, tiny_dataset):
+    """A second Ray instance on the machine (another stage, a parallel test worker): the stage's own Ray is
+    the one its placement-group cleaner asks, instead of failing on "multiple active Ray instances"."""
+    with local_ray(os.path.join(ray_temp_dir(tmp_path), "other"), num_cpus=1, _node_ip_address="127.0.0.1"):
+        result = run_train_stage(tmp_path, tiny_dataset)
+    assert "Started a local Ray instance" in result.stderr
+    assert "PlacementGroupCleaner" not in result.stderr, result.stderr[-3000:]   # its actor logs only on failure
+    assert "multiple active Ray instances" not in result.stderr
+    assert (tmp_path / "out" / "model.json").is_file()
 
-    context = ray.init(num_cpus=2, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1")
-    try:
-        params = copy.deepcopy(TINY_PARAMS)
-        params["ray"].update(num_workers=1, cpus_per_worker=1)
-        path = write_params(tmp_path, params)
-        env = dict(os.environ, RAY_ADDRESS=context.address_info["address"])
-        result = subprocess.run([sys.executable, "-m", "pipelines.cli", "--params", str(path), "train", "seg_baseline",
-                                 "--shards", str(tiny_dataset), "--out", "out"],
-                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert "Connecting to existing Ray cluster" in result.stderr
-        assert "Started a local Ray instance" not in result.stderr
-        assert (tmp_path / "out" / "model.json").is_file()
-    finally:
-        ray.shutdown()
+
+def run_train_stage(tmp_path, shards, **env) -> subprocess.CompletedProcess:
+    """`pixelpred train seg_baseline` in a subprocess with `env` added to this one's."""
+    params = copy.deepcopy(TINY_PARAMS)
+    params["ray"].update(num_workers=1, cpus_per_worker=1)
+    path = write_params(tmp_path, params)
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "--params", str(path), "train", "seg_baseline",
+                             "--shards", str(shards), "--out", "out"],
+                            cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
