@@ -21,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synth", type=Path,
                         help="prepared synth shards (prepare's output): the train and val renders; "
                              "needed unless --train-images is given")
-    parser.add_argument("--train-images", type=Path,
-                        help="a prepared dataset (e.g. data/div2k): train tiles from its train split, val images "
-                             "from its val split, instead of degrade.train_photos and the synth renders")
+    parser.add_argument("--train-images", type=Path, nargs="+", default=(),
+                        help="prepared datasets (e.g. data/div2k data/bsds500): train tiles from their train splits, "
+                             "val images from their val splits, instead of degrade.train_photos and the synth renders")
     parser.add_argument("--test-images", type=Path,
                         help="a prepared dataset (e.g. data/set5): every test split from its test split, instead of "
                              "degrade.test_photos; one whose samples bring their own lq (kohler) gives deblur only")
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     config = params.degrade
-    inputs = RestorationInputs(synth=args.synth, train_images=args.train_images, test_images=args.test_images)
+    inputs = RestorationInputs(synth=args.synth, train_images=tuple(args.train_images), test_images=args.test_images)
     check_inputs(config, inputs)
     sizes, skipped = {}, {}
     with atomic_directory(args.out) as staging:

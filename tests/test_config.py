@@ -143,3 +143,16 @@ def test_dataset_overlays_as_dvc_set_params_give_the_overlaid_params(tmp_path, o
     apply_overrides(copy, words[1::2])
     assert load_params(copy) == dataclasses.replace(load_params([REPO / "params.yaml", overlay_file]), root=tmp_path)
     assert load_params(copy).ray.use_gpu
+
+
+def test_every_overlay_trains_on_data_a_stage_makes():
+    """Each model an overlay configures reads data/<its data>, which DVC (parsing dvc.yaml and datasets/dvc.yaml
+    itself) lists as some stage's output: a renamed stage or a typo in an overlay fails here, not on a GPU."""
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        outputs = {Path(out.fs_path).relative_to(REPO).as_posix() for stage in repo.index.stages for out in stage.outs}
+    for overlay_file in sorted((REPO / "datasets" / "params").glob("*.yaml")):
+        params = load_params([REPO / "params.yaml", overlay_file])
+        for name in yaml.safe_load(overlay_file.read_text())["models"]:
+            assert f"data/{params.model(name).data}" in outputs, (overlay_file.name, name, params.model(name).data)

@@ -8,8 +8,9 @@ one shifted test set per task, from another generator than training's (meta `shi
 `deblur_shake` (uniform camera-shake blur), `jpeg_shift` (other quality / chroma subsampling
 pairs) and `sr_box` (box-averaged low-resolution image).
 
-Real images (RestorationInputs, `degrade --train-images DIR --test-images DIR`): prepared datasets' rgb replace
-them: train tiles from the train split, val from the val split, every test set from the test split. Test images
+Real images (RestorationInputs, `degrade --train-images DIR [DIR ...] --test-images DIR`): prepared datasets' rgb
+replace them: train tiles from the train splits, val from the val splits (of every training dataset, in the order
+given: DIV2K and BSDS500 for JPEG and SR, §6.4.1), every test set from the test split. Test images
 are whole, as the benchmarks score them (Tables 6.1-6.3), their sides trimmed (centred) to multiples of sr_scale;
 val images are centre-cropped to test_size per side at most, to keep validation cheap. An image with a side under
 MIN_SIDE is skipped, logged. A test set that brings its own `lq` (Köhler's
@@ -51,7 +52,7 @@ FLAT_RANGE = 8      # a tile whose values span less than this is dropped (retina
 class RestorationInputs:
     """Where the images come from: the skimage photos and synth renders by default, or prepared datasets."""
     synth: Path | None = None          # prepared synth shards (train and val renders); needed without train_images
-    train_images: Path | None = None   # prepared dataset: train tiles from its train split, val from its val split
+    train_images: tuple[Path, ...] = ()   # prepared datasets: train tiles from their train splits, val from val
     test_images: Path | None = None    # prepared dataset: every test split from its test split
 
 
@@ -84,9 +85,11 @@ def check_inputs(config: DegradeConfig, inputs: RestorationInputs) -> None:
     else:
         _require_splits(inputs.test_images, ("test",))
         log.info("test images from %s (degrade.test_photos unused)", inputs.test_images)
-    if inputs.train_images is not None:
-        _require_splits(inputs.train_images, ("train", "val"))
-        log.info("train and val images from %s (degrade.train_photos, synth_*: unused)", inputs.train_images)
+    if inputs.train_images:
+        for directory in inputs.train_images:
+            _require_splits(directory, ("train", "val"))
+        log.info("train and val images from %s (degrade.train_photos, synth_*: unused)",
+                 ", ".join(map(str, inputs.train_images)))
         return
     if inputs.synth is None:
         raise PixelpredError("the degrade stage needs --synth (the synth train and val renders) or --train-images")
@@ -119,8 +122,9 @@ def output_splits(inputs: RestorationInputs) -> tuple[str, ...]:
 
 
 def source_name(inputs: RestorationInputs) -> str:
-    """Which datasets the set came from: 'photos+synth' by default, e.g. 'div2k+set5' from prepared ones."""
-    train = DatasetInfo.read(inputs.train_images).source if inputs.train_images else "photos+synth"
+    """Which datasets the set came from: 'photos+synth' by default, e.g. 'div2k+bsds500+set5' from prepared ones
+    (the test set last)."""
+    train = "+".join(DatasetInfo.read(d).source for d in inputs.train_images) if inputs.train_images else "photos+synth"
     test = DatasetInfo.read(inputs.test_images).source if inputs.test_images else "photos"
     return "+".join(dict.fromkeys(f"{train}+{test}".split("+")))
 
@@ -200,12 +204,13 @@ def _tile_samples(key: str, image: np.ndarray, meta: dict, tile: int) -> Iterato
 
 def train_samples(config: DegradeConfig, inputs: RestorationInputs,
                   counter: CorruptCounter) -> Iterator[tuple[str, dict]]:
-    """Train photos then synth train renders, or a prepared train split -> (key, {gt: tile x tile uint8, meta})."""
-    if inputs.train_images is not None:
-        name = DatasetInfo.read(inputs.train_images).source
-        for sample in prepared(inputs.train_images, "train", counter):
-            key = sample["__key__"]
-            yield from _tile_samples(key, sample["rgb"], {"source": name, "image": key}, config.tile)
+    """Train photos then synth train renders, or prepared train splits -> (key, {gt: tile x tile uint8, meta})."""
+    if inputs.train_images:
+        for directory in inputs.train_images:
+            name = DatasetInfo.read(directory).source
+            for sample in prepared(directory, "train", counter):
+                key = sample["__key__"]
+                yield from _tile_samples(key, sample["rgb"], {"source": name, "image": key}, config.tile)
         return
     for name in config.train_photos:
         yield from _tile_samples(name, load_photo(name), {"source": "skimage", "photo": name}, config.tile)
@@ -216,10 +221,11 @@ def train_samples(config: DegradeConfig, inputs: RestorationInputs,
 
 def val_samples(config: DegradeConfig, inputs: RestorationInputs,
                 counter: CorruptCounter) -> Iterator[tuple[str, dict]]:
-    """Synth val renders (whole) or a prepared val split's fitting crops -> (key, {gt, meta}); validation degrades."""
-    if inputs.train_images is not None:
-        for crop in image_crops(inputs.train_images, "val", config, counter, config.test_size):
-            yield crop.key, {"gt": crop.gt, "meta": crop.meta | {"origin": list(crop.origin)}}
+    """Synth val renders (whole) or prepared val splits' fitting crops -> (key, {gt, meta}); validation degrades."""
+    if inputs.train_images:
+        for directory in inputs.train_images:
+            for crop in image_crops(directory, "val", config, counter, config.test_size):
+                yield crop.key, {"gt": crop.gt, "meta": crop.meta | {"origin": list(crop.origin)}}
         return
     for key, render in synth_renders(inputs.synth, "val", config.synth_val, counter):
         yield key, {"gt": render["rgb"], "meta": {"source": "synth", "render": key,

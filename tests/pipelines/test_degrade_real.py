@@ -5,8 +5,8 @@ Proven: train tiles are cut from the train split's rgb (each tile is the image's
 the val split's centre crop (test_size per side at most); every fixed and shifted test split is made from the test
 split, its gt the whole test image with sides trimmed to multiples of sr_scale (a 50 x 62 image gives its central
 48 x 60) and its lq the documented degradation of that gt; an image too small to test on is skipped with a log
-line; dataset.json names both datasets; a test set that brings its own lq (Köhler) gives train, val and deblur
-only, its gt and lq kept bit for bit, and the task's evaluation scores them; without --train-images, --synth is
+line; dataset.json names both datasets; several training sets give their train tiles and val images one after
+the other; a test set that brings its own lq (Köhler) gives train, val and deblur only, its gt and lq kept bit for bit, and the task's evaluation scores them; without --train-images, --synth is
 required; the default path (photos and synth) still makes exactly the samples it made before these flags existed.
 """
 from __future__ import annotations
@@ -49,6 +49,7 @@ def write_prepared(directory: Path, source: str, splits: dict[str, dict[str, dic
 
 TRAIN_IMAGES = {"div2k/0001": image(1, 70, 100), "div2k/0002": image(2, 64, 96)}
 VAL_IMAGE = image(3, 80, 90)
+BSDS_TRAIN, BSDS_VAL = {"bsds500/100075": image(8, 64, 64)}, {"bsds500/101085": image(9, 48, 48)}
 TEST_IMAGES = {"set5/big": image(4, 100, 120), "set5/small": image(5, 50, 62), "set5/tiny": image(6, 20, 20)}
 KOHLER = {f"kohler/image1/kernel0{t}": {"gt": image(10 + t, 40, 48), "lq": image(20 + t, 40, 48),
                                         "meta": {"dataset": "kohler", "frame": 100, "frames": 199}} for t in (1, 2)}
@@ -60,6 +61,7 @@ def prepared(tmp_path_factory) -> Path:
     rgb = lambda images: {key: {"rgb": value, "meta": {}} for key, value in images.items()}   # noqa: E731
     write_prepared(root / "div2k", "div2k", {"train": rgb(TRAIN_IMAGES), "val": rgb({"div2k/0010": VAL_IMAGE}),
                                              "test": rgb({"div2k/0801": image(7, 40, 40)})})
+    write_prepared(root / "bsds500", "bsds500", {"train": rgb(BSDS_TRAIN), "val": rgb(BSDS_VAL)})
     write_prepared(root / "set5", "set5", {"test": rgb(TEST_IMAGES)})
     write_prepared(root / "kohler", "kohler", {"test": KOHLER})
     return root
@@ -134,13 +136,18 @@ def test_too_small_test_image_is_skipped_with_a_log_line(prepared, tmp_path, cap
 
 
 def test_recorded_lq_is_kept_and_only_deblur_is_made(prepared, tmp_path, caplog):
+    """As datasets/dvc.yaml:restoration_div2k_bsds500@kohler makes it: DIV2K's and BSDS500's tiles, then Köhler's."""
     with caplog.at_level(logging.INFO):
-        assert run_degrade(tmp_path, "--train-images", str(prepared / "div2k"),
+        assert run_degrade(tmp_path, "--train-images", str(prepared / "div2k"), str(prepared / "bsds500"),
                            "--test-images", str(prepared / "kohler")) == 0
     assert "only the deblur split is made" in caplog.text
     restoration = tmp_path / "restoration"
     info = DatasetInfo.read(restoration)
-    assert info.source == "div2k+kohler" and info.split_sizes == {"train": 12, "val": 1, "deblur": 2}
+    assert info.source == "div2k+bsds500+kohler" and info.split_sizes == {"train": 16, "val": 2, "deblur": 2}
+    train = load_split(restoration, "train")    # 12 DIV2K tiles (as with DIV2K alone), then BSDS500's 2 x 2
+    assert [s["meta"]["source"] for s in train] == ["div2k"] * 12 + ["bsds500"] * 4
+    np.testing.assert_array_equal(train[-1]["gt"], BSDS_TRAIN["bsds500/100075"][32:, 32:])
+    assert [s["__key__"] for s in load_split(restoration, "val")] == ["div2k/0010", "bsds500/101085"]
     samples = by_key(restoration, "deblur")
     assert sorted(samples) == sorted(KOHLER)
     for key, sample in samples.items():
