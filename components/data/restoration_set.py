@@ -10,7 +10,7 @@ pairs) and `sr_box` (box-averaged low-resolution image).
 
 Real images (RestorationInputs, `degrade --train-images DIR [DIR ...] --test-images DIR`): prepared datasets' rgb
 replace them: train tiles from the train splits, val from the val splits (of every training dataset, in the order
-given: DIV2K and BSDS500 for JPEG and SR, §6.4.1), every test set from the test split. Test images
+given: DIV2K and BSDS500 for deblurring and JPEG, §6.4.1), every test set from the test split. Test images
 are whole, as the benchmarks score them (Tables 6.1-6.3), their sides trimmed (centred) to multiples of sr_scale;
 val images are centre-cropped to test_size per side at most, to keep validation cheap. An image with a side under
 MIN_SIDE is skipped, logged. A test set that brings its own `lq` (Köhler's
