@@ -6,8 +6,8 @@ the val split's centre crop (test_size per side at most); every fixed and shifte
 split, its gt the whole test image with sides trimmed to multiples of sr_scale (a 50 x 62 image gives its central
 48 x 60) and its lq the documented degradation of that gt; an image too small to test on is skipped with a log
 line; dataset.json names both datasets; several training sets give their train tiles and val images one after
-the other; a test set that brings its own lq (Köhler) gives train, val and deblur only, its gt and lq kept bit for bit, and the task's evaluation scores them; without --train-images, --synth is
-required; the default path (photos and synth) still makes exactly the samples it made before these flags existed.
+the other; a test set that brings its own lq (Köhler) gives train, val and deblur only, its gt and lq kept bit
+for bit, and the task's evaluation scores them; without --train-images, --synth is required; the default path (photos and synth) still makes exactly the samples it made before these flags existed.
 """
 from __future__ import annotations
 
