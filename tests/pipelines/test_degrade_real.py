@@ -7,7 +7,8 @@ split, its gt the whole test image with sides trimmed to multiples of sr_scale (
 48 x 60) and its lq the documented degradation of that gt; an image too small to test on is skipped with a log
 line; dataset.json names both datasets; several training sets give their train tiles and val images one after
 the other; a test set that brings its own lq (Köhler) gives train, val and deblur only, its gt and lq kept bit
-for bit, and the task's evaluation scores them; without --train-images, --synth is required; the default path (photos and synth) still makes exactly the samples it made before these flags existed.
+for bit, and the task's evaluation scores them; without --train-images, --synth is required; the default path
+(photos and synth) still makes exactly the samples it made before these flags existed.
 """
 from __future__ import annotations
 
