@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from components.data.synth import render_view
+from components.data.synth.render import render_view
 
 
 def measure(height: int, width: int, count: int, num_annotators: int) -> dict:

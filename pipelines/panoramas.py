@@ -26,8 +26,8 @@ from components.data import panorama
 from components.data.dataset import DatasetInfo
 from components.data.shards import iterate_samples, shard_paths, write_shards
 from components.data.sources import SPLITS, view_seed
-from components.data.synth import CLASS_NAMES
-from components.data.synth_panorama import render_panorama
+from components.data.synth.render import CLASS_NAMES
+from components.data.synth.panorama import render_panorama
 from components.errors import PixelpredError
 from components.storage.local import atomic_directory
 

@@ -1,6 +1,6 @@
 """Panorama normal transform (thesis App. B.1): global normals -> normals relative to each column's viewing direction.
 
-Frames. Global: z up, azimuths measured clockwise about +z seen from above (the convention of synth_panorama):
+Frames. Global: z up, azimuths measured clockwise about +z seen from above (the convention of synth.panorama):
 the horizontal direction at azimuth a is (cos a, -sin a, 0). Column u of a W-wide equirectangular panorama looks
 along azimuth phi(u); its LOCAL frame is the level perspective camera looking along phi(u), in the project's
 camera convention (x right, y down, z forward), so panorama and perspective normals mean the same thing:

@@ -20,8 +20,8 @@ import numpy as np
 from tqdm import tqdm
 
 from components.config import DataConfig
-from components.data import synth
-from components.data.synth_scene import CLASS_NAMES
+from components.data.synth.render import render_view
+from components.data.synth.scene import CLASS_NAMES
 from components.errors import PixelpredError
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ def view_seed(seed: int, split: str, index: int) -> int:
 def _render_job(job: tuple[str, int, DataConfig]) -> tuple[str, str, bytes]:
     split, index, config = job
     seed = view_seed(config.seed, split, index)
-    view = synth.render_view(seed, config.height, config.width, scene=("indoor", "street")[index % 2],
-                             num_annotators=config.num_annotators)
+    view = render_view(seed, config.height, config.width, scene=("indoor", "street")[index % 2],
+                       num_annotators=config.num_annotators)
     meta = dict(view.pop("meta"), split=split, source="synth")
     buffer = io.BytesIO()
     # np.savez writes zip entries with a fixed date, so the bytes depend on the arrays only.

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from components.data.depth_normals import normals_from_depth
-from components.data.synth import render_view
+from components.data.synth.render import render_view
 
 # NYUv2 colour-camera intrinsics (Silberman et al. toolbox); fx != fy catches swapped axes.
 K = {"fx": 518.8579, "fy": 519.4696, "cx": 325.5824, "cy": 253.7362}

@@ -25,8 +25,8 @@ from PIL import Image
 from components.data.native.stanford2d3d import SOURCE
 from components.data.schema import encode_sample
 from components.data.shards import load_split
-from components.data.synth_panorama import exact_local_normals, render_panorama, sample_panorama
-from components.data.synth_scene import BOX, CEILING, CYLINDER, FLOOR, SLAB, SPHERE, WALL
+from components.data.synth.panorama import exact_local_normals, render_panorama, sample_panorama
+from components.data.synth.scene import BOX, CEILING, CYLINDER, FLOOR, SLAB, SPHERE, WALL
 from components.errors import PixelpredError
 from pipelines.cli import main
 from tests.conftest import TINY_PARAMS, write_params

@@ -21,8 +21,8 @@ from PIL import Image
 from components.data.panorama import (CanonicalPoint, canonical_candidates, choose_canonical_point,
                                       find_canonical_point, global_to_local, read_overrides, save_comparison_png)
 from components.data.schema import encode_sample
-from components.data.synth_panorama import exact_local_normals, render_panorama, sample_panorama
-from components.data.synth_scene import CEILING, FLOOR, WALL, Plane
+from components.data.synth.panorama import exact_local_normals, render_panorama, sample_panorama
+from components.data.synth.scene import CEILING, FLOOR, WALL, Plane
 from components.errors import PixelpredError
 
 HEIGHT, WIDTH = 64, 128

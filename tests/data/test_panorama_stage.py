@@ -13,8 +13,8 @@ from PIL import Image
 
 from components.data.shards import load_split, write_shards
 from components.data.dataset import DatasetInfo
-from components.data.synth import CLASS_NAMES
-from components.data.synth_panorama import EquirectangularCamera, exact_local_normals
+from components.data.synth.render import CLASS_NAMES
+from components.data.synth.panorama import EquirectangularCamera, exact_local_normals
 from pipelines.cli import main
 from pipelines.panoramas import synth_panoramas
 from tests.conftest import TINY_PARAMS, write_params

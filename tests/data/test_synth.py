@@ -17,8 +17,8 @@ from skimage.segmentation import find_boundaries
 
 from components.data.geometry import (PerspectiveCamera, backproject, intersect_box, intersect_cylinder,
                                       intersect_sphere, pose_matrix, transform_points)
-from components.data.synth import CLASS_NAMES, render_view, sample_view
-from components.data.synth_scene import FLOOR, SKY, STUFF_CLASSES, Box, Cylinder, Plane, Primitive, Sphere
+from components.data.synth.render import CLASS_NAMES, render_view, sample_view
+from components.data.synth.scene import FLOOR, SKY, STUFF_CLASSES, Box, Cylinder, Plane, Primitive, Sphere
 from components.errors import PixelpredError
 
 HEIGHT, WIDTH, ANNOTATORS = 48, 64, 3
@@ -69,7 +69,7 @@ def _digest(view: dict) -> str:
 
 def test_same_bytes_in_a_fresh_interpreter(views: dict) -> None:
     """No hidden state (hash seeds, import order, caches) may leak into the output."""
-    code = ("import sys, hashlib, json; sys.path.insert(0, %r); from components.data.synth import render_view; "
+    code = ("import sys, hashlib, json; sys.path.insert(0, %r); from components.data.synth.render import render_view; "
             "v = render_view(3, %d, %d, 'street', %d); "
             "a = b''.join(v[k].tobytes() for k in ('rgb', 'depth', 'normal', 'seg', 'inst', 'edge')); "
             "print(hashlib.sha256(a + json.dumps(v['meta']).encode()).hexdigest())"

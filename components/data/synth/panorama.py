@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from components.data.geometry import pose_matrix
-from components.data.synth import CLASS_NAMES, render
-from components.data.synth_scene import Scene, sample_scene
+from components.data.synth.render import CLASS_NAMES, render
+from components.data.synth.scene import Scene, sample_scene
 
 # Streams 0 and 1 are synth's scene and noise streams, so seed s pictures the same room as render_view(s);
 # the panorama's own draws (its yaw) come from a stream synth does not use.

@@ -1,6 +1,6 @@
 """Analytic ray-casting renderer for procedural scenes: rgb, z-depth, normals, semantics, instances, boundaries.
 
-Pipeline: sample_scene (synth_scene) -> camera (geometry) -> cast_rays -> Hits -> shade / labels -> boundaries.
+Pipeline: sample_scene (synth.scene) -> camera (geometry) -> cast_rays -> Hits -> shade / labels -> boundaries.
 Label conventions: `seg` holds CLASS_NAMES ids, sky included (class 3, depth 0, normal 0); the renderer never
 emits 255 (reserved for ignore by the sample schema). `inst` is 1..N for objects, 0 for stuff.
 """
@@ -12,7 +12,7 @@ from itertools import product
 import numpy as np
 
 from components.data.geometry import PerspectiveCamera
-from components.data.synth_scene import CLASS_NAMES, SKY, Scene, Texture, sample_scene
+from components.data.synth.scene import CLASS_NAMES, SKY, Scene, Texture, sample_scene
 
 __all__ = ["CLASS_NAMES", "Hits", "cast_rays", "jitter_annotators", "label_boundaries", "labels_of", "render",
            "render_view", "sample_view", "shade", "texture_albedo"]
