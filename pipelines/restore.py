@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from components.config import load_params
 from components.errors import PixelpredError
-from components.tasks.filter_views import flow_to_color
+from components.tasks.colorize import flow_to_color
 from components.track.registry import load_registered
 from components.track.tracking import connect
 from components.train.inference import restore_image

@@ -1,8 +1,9 @@
-"""Prediction/ground-truth maps -> uint8 RGB images for panels a person looks at."""
+"""Prediction/ground-truth maps -> uint8 RGB images for panels a person looks at; the one flow colour wheel."""
 from __future__ import annotations
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.colors import hsv_to_rgb
 
 
 def label_palette(num_colors: int = 256, seed: int = 7) -> np.ndarray:
@@ -34,6 +35,22 @@ def colorize_normals(normal: np.ndarray) -> np.ndarray:
 def colorize_gray(values: np.ndarray) -> np.ndarray:
     """Map in [0, 1] H x W -> uint8 H x W x 3."""
     return np.repeat((np.clip(values, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def flow_to_color(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
+    """H x W x 2 flow (dx, dy) -> uint8 H x W x 3; hue = direction, saturation = magnitude, zero flow white.
+
+    The Middlebury coding (Baker et al.) blends white towards the hue of the direction by the normalised
+    magnitude, which is HSV with value 1. Magnitudes are divided by max_magnitude (or the map's largest) and
+    clipped to 1. Hue 0 (red) points along +x, hue 1/4 (yellow-green) along +y (down the image).
+    """
+    dx, dy = flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64)
+    magnitude = np.hypot(dx, dy)
+    scale = float(magnitude.max(initial=0.0)) if max_magnitude is None else float(max_magnitude)
+    saturation = np.clip(magnitude / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(magnitude)
+    hue = np.mod(np.arctan2(dy, dx) / (2 * np.pi), 1.0)
+    hsv = np.stack([hue, saturation, np.ones_like(hue)], axis=-1)
+    return np.round(hsv_to_rgb(hsv) * 255).astype(np.uint8)
 
 
 def panel(rows: list[list[np.ndarray]]) -> np.ndarray:

@@ -11,31 +11,14 @@ import math
 import numpy as np
 import torch
 from matplotlib import colormaps
-from matplotlib.colors import hsv_to_rgb
 from threadpoolctl import threadpool_limits
 
 from components.models.filter_flow import expected_flow
-from components.tasks.colorize import panel
+from components.tasks.colorize import flow_to_color, panel
 
 MIN_TILE_PX = 34  # PCA tiles are upscaled by an integer factor to at least this many pixels a side
 TSNE_MIN_CENTROIDS = 10  # fewer centroids than this are embedded with PCA: t-SNE needs perplexity < n
 TSNE_EXACT_MAX = 1000  # exact t-SNE up to this many centroids: O(n²) but deterministic and cheap for K=400
-
-
-def flow_to_color(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
-    """H x W x 2 flow (dx, dy) -> uint8 H x W x 3; hue = direction, saturation = magnitude, zero flow white.
-
-    The Middlebury coding (Baker et al.) blends white towards the hue of the direction by the normalised
-    magnitude, which is HSV with value 1. Magnitudes are divided by max_magnitude (or the map's largest) and
-    clipped to 1. Hue 0 (red) points along +x, hue 1/4 (yellow-green) along +y (down the image).
-    """
-    dx, dy = flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64)
-    magnitude = np.hypot(dx, dy)
-    scale = float(magnitude.max(initial=0.0)) if max_magnitude is None else float(max_magnitude)
-    saturation = np.clip(magnitude / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(magnitude)
-    hue = np.mod(np.arctan2(dy, dx) / (2 * np.pi), 1.0)
-    hsv = np.stack([hue, saturation, np.ones_like(hue)], axis=-1)
-    return np.round(hsv_to_rgb(hsv) * 255).astype(np.uint8)
 
 
 def filter_flow_map(filters: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:

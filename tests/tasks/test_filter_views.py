@@ -6,8 +6,9 @@ import pytest
 from matplotlib.colors import rgb_to_hsv
 from sklearn.metrics import adjusted_rand_score
 
+from components.tasks.colorize import flow_to_color
 from components.tasks.filter_views import (centroid_colors, cluster_map, filter_clusters, filter_flow_map,
-                                           filter_pca, filter_views, flow_to_color, pca_grid)
+                                           filter_pca, filter_views, pca_grid)
 
 
 def hsv(rgb: np.ndarray) -> np.ndarray:
