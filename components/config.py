@@ -66,6 +66,31 @@ class PanoramaConfig:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    """Synth video (`video` stage, SPEC §4.2/§4.4, thesis §7.3.1): train/val clips cut into frame pairs at random
+    gaps, test clips kept whole with ground-truth flow at the evaluation gaps."""
+    seed: int = 1                    # not data.seed's 0: the clips show scenes the still views do not
+    height: int = 64
+    width: int = 96
+    frames: int = 10                 # per train/val clip
+    test_frames: int = 16            # per evaluation clip
+    clips: SplitSizes = field(default_factory=lambda: SplitSizes(48, 4, 8))
+    pairs_per_clip: int = 16         # train/val pairs drawn from each clip
+    max_gap: int = 5                 # a pair's frames are 1..max_gap apart, uniformly (thesis: within 5)
+    eval_gaps: tuple[int, ...] = (1, 5, 10)   # test clips store flow between frames this far apart
+    samples_per_shard: int = 128
+
+    def __post_init__(self) -> None:
+        _check(self.height >= 32 and self.width >= 32 and self.height % 16 == 0 and self.width % 16 == 0,
+               "video.height and video.width must be >= 32 and multiples of 16")
+        _check(1 <= self.max_gap < self.frames, "video.max_gap must be >= 1 and below video.frames")
+        _check(len(self.eval_gaps) >= 1 and min(self.eval_gaps) >= 1 and max(self.eval_gaps) < self.test_frames,
+               "video.eval_gaps must be >= 1 and below video.test_frames")
+        _check(self.pairs_per_clip >= 1 and self.samples_per_shard >= 1,
+               "video.pairs_per_clip and video.samples_per_shard must be >= 1")
+
+
+@dataclass(frozen=True)
 class BackboneConfig:
     block: Literal["basic", "bottleneck"] = "basic"
     layers: tuple[int, int, int, int] = (2, 2, 2, 2)   # ResNet-18; (3, 4, 6, 3) with bottleneck is ResNet-50
@@ -324,6 +349,7 @@ class ExperimentsConfig:
 class Params:
     data: DataConfig = field(default_factory=DataConfig)
     panorama: PanoramaConfig = field(default_factory=PanoramaConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)

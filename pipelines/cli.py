@@ -15,7 +15,7 @@ import sys
 from components.errors import PixelpredError
 
 STAGES = ("download", "prepare", "degrade", "train", "evaluate", "report", "ablate", "claims", "restore", "ui", "cluster",
-          "overlay", "panoramas")
+          "overlay", "panoramas", "video")
 
 
 def main(argv: list[str] | None = None) -> int:

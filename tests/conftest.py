@@ -64,6 +64,8 @@ TINY_PARAMS = {
     "data": {"source": "synth", "seed": 0, "height": 48, "width": 64, "splits": {"train": 24, "val": 8, "test": 8},
              "num_annotators": 3, "samples_per_shard": 8, "processes": 2},
     "panorama": {"seed": 0, "height": 32, "splits": {"train": 8, "val": 2, "test": 4}, "samples_per_shard": 8},
+    "video": {"seed": 1, "height": 32, "width": 48, "frames": 6, "test_frames": 11, "clips": {"train": 3, "val": 1, "test": 2},
+              "pairs_per_clip": 4, "max_gap": 5, "eval_gaps": [1, 5, 10], "samples_per_shard": 8},
     "ray": {"num_workers": 1, "cpus_per_worker": 0, "max_failures": 1},
     "tracking": {"experiment": "pixelpred"},
     "storage": {"publish": ""},

@@ -119,6 +119,19 @@ FIELDS: dict[str, FieldCodec] = {
     "edge": npy_field("edge.npy", np.uint8, "KHW"),  # one boundary map per annotator
     "gt": png_field("gt.png", "RGB"),  # restoration target, uint8 HxWx3
     "lq": png_field("lq.png", "RGB"),  # its stored degraded input (fixed evaluation sets), uint8 HxWx3
+    # Video (§7.3.1). A frame pair: frames a and b, the flow of a's pixels into b (dx, dy px) and where a's
+    # point is visible in b, and the same from b into a. An evaluation clip: T frames, instance masks, and per
+    # evaluation gap g the flow of frame t into t + g (T - g maps) with its valid masks.
+    "a": png_field("a.png", "RGB"),
+    "b": png_field("b.png", "RGB"),
+    "flow": npy_field("flow.npy", np.float32, "HW2"),
+    "valid": png_field("valid.png", "L"),  # 1 = visible in the other frame, 0 = occluded or out of view
+    "flow_back": npy_field("flow_back.npy", np.float32, "HW2"),
+    "valid_back": png_field("valid_back.png", "L"),
+    "frames": npy_field("frames.npy", np.uint8, "THW3"),
+    "masks": npy_field("masks.npy", np.uint16, "THW"),  # instance ids, stable over the clip, 0 = none
+    "flows": npy_field("flows.npy", np.float32, "GTHW2"),  # [gap index, t]: frame t into t + gap, zero-padded
+    "flows_valid": npy_field("flows_valid.npy", np.uint8, "GTHW"),  # 0 also where t + gap is past the clip
     "meta": FieldCodec("json", "", _encode_json, _decode_json),
 }
 _FIELD_BY_SUFFIX = {codec.suffix: name for name, codec in FIELDS.items()}

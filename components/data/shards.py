@@ -47,8 +47,13 @@ MANIFEST_SCHEMA = pa.schema(
         ("depth_valid_fraction", pa.float64()),
         ("seg_histogram", pa.list_(pa.int64())),  # pixel count per class id, length SEG_CLASSES
         ("edge_boundary_fraction", pa.float64()),  # mean over annotators of the boundary-pixel fraction
+        ("flow_mean_px", pa.float64()),  # video pairs: flow of a into b, mean and largest length in pixels
+        ("flow_max_px", pa.float64()),
+        ("valid_fraction", pa.float64()),  # fraction of a's pixels visible in b
         ("scene", pa.string()),
         ("source", pa.string()),
+        ("clip", pa.string()),  # video: the clip a pair or an evaluation clip comes from
+        ("gap", pa.int32()),  # video pairs: frames between a and b
     ]
 )
 
@@ -94,7 +99,7 @@ def manifest_path(out_dir: Path, split: str) -> Path:
 
 
 def _sample_statistics(sample: dict[str, Any]) -> dict[str, Any]:
-    """Sample dict -> its manifest statistics: valid-depth range, class histogram, boundary fraction."""
+    """Sample dict -> its manifest statistics: valid-depth range, class histogram, boundary fraction, flow size."""
     stats: dict[str, Any] = {}
     if "depth" in sample:
         depth = sample["depth"]
@@ -107,10 +112,16 @@ def _sample_statistics(sample: dict[str, Any]) -> dict[str, Any]:
         stats["seg_histogram"] = np.bincount(sample["seg"].ravel(), minlength=SEG_CLASSES).tolist()
     if "edge" in sample:
         stats["edge_boundary_fraction"] = float((sample["edge"] > 0).mean())
+    if "flow" in sample:
+        magnitude = np.linalg.norm(sample["flow"], axis=-1)
+        stats["flow_mean_px"], stats["flow_max_px"] = float(magnitude.mean()), float(magnitude.max())
+        stats["valid_fraction"] = float((sample["valid"] > 0).mean())
     meta = sample.get("meta", {})
-    for name in ("scene", "source"):
+    for name in ("scene", "source", "clip"):
         if meta.get(name) is not None:
             stats[name] = str(meta[name])
+    if "gap" in meta:
+        stats["gap"] = int(meta["gap"])
     return stats
 
 

@@ -67,6 +67,27 @@ def test_round_trip_is_exact_for_every_field():
     assert decoded["seg"].max() == 255 and decoded["inst"].max() == 65535
 
 
+def test_video_fields_round_trip_exactly():
+    rng = np.random.default_rng(1)
+    frames, gaps = 5, 2
+    pair = {"a": rng.integers(0, 256, (H, W, 3), dtype=np.uint8), "b": rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+            "flow": rng.normal(0, 4, (H, W, 2)).astype(np.float32), "valid": (rng.random((H, W)) < 0.8).astype(np.uint8),
+            "flow_back": rng.normal(0, 4, (H, W, 2)).astype(np.float32),
+            "valid_back": (rng.random((H, W)) < 0.8).astype(np.uint8)}
+    clip = {"frames": rng.integers(0, 256, (frames, H, W, 3), dtype=np.uint8),
+            "masks": rng.integers(0, 9, (frames, H, W)).astype(np.uint16),
+            "flows": rng.normal(0, 4, (gaps, frames, H, W, 2)).astype(np.float32),
+            "flows_valid": (rng.random((gaps, frames, H, W)) < 0.8).astype(np.uint8)}
+    for sample in (pair, clip):
+        decoded = decode_sample(encode_sample("v", sample))
+        for name, value in sample.items():
+            assert decoded[name].dtype == value.dtype and decoded[name].shape == value.shape, name
+            np.testing.assert_array_equal(decoded[name], value, err_msg=name)
+        assert spatial_size(sample) == (H, W)
+    with pytest.raises(PixelpredError, match="flow"):
+        encode_sample("v", {"flow": np.zeros((H, W, 3), np.float32)})  # (dx, dy) only
+
+
 def test_members_are_named_by_the_schema_suffixes():
     raw = encode_sample("k1", full_sample())
     suffixes = {"rgb.png", "depth.npy", "normal.npy", "seg.png", "inst.png", "edge.npy", "json"}
@@ -138,8 +159,8 @@ def test_encode_rejects_keys_webdataset_cannot_split(key):
 
 
 def test_encode_rejects_unknown_fields():
-    with pytest.raises(PixelpredError, match="unknown field 'flow'"):
-        encode_sample("k1", {"flow": np.zeros((2, 2, 2), np.float32)})
+    with pytest.raises(PixelpredError, match="unknown field 'optical_flow'"):
+        encode_sample("k1", {"optical_flow": np.zeros((2, 2, 2), np.float32)})
 
 
 @pytest.mark.parametrize(

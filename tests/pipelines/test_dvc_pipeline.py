@@ -76,7 +76,7 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_then_noop_then_one_model(project):
     first = dvc(project, "repro", cluster=True)
-    expected = {"download", "prepare", "degrade", "panoramas", "report"} | {
+    expected = {"download", "prepare", "degrade", "panoramas", "video", "report"} | {
         f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
     assert ran_stages(first) == expected
     report = (project / "results" / "report.md").read_text()
