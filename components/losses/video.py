@@ -1,0 +1,49 @@
+"""Losses of the video models (ch. 7 and the lecture): mgPFF's Eq. 7.8 terms, photometric and EPE terms for flow.
+
+Images are in [0, 1]; flows N x 2 x H x W pixels (components.models.warp). Every term is a mean (over pixels and
+batch, and over colour channels for images), so terms at different scales weigh alike per pixel.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from components.models.warp import in_bounds, warp
+
+CHARBONNIER_EPS = 1e-3   # §7.2.2: phi(s) = mean sqrt(s^2 + 0.001^2)
+
+
+def charbonnier(difference: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Eq. 7.3's phi: mean of sqrt(d^2 + eps^2), over the pixels where `mask` (N x 1 x H x W bool) is True."""
+    values = torch.sqrt(difference.square() + CHARBONNIER_EPS ** 2)
+    if mask is None:
+        return values.mean()
+    mask = mask.expand_as(values)
+    return torch.where(mask, values, 0.0).sum() / mask.sum().clamp_min(1)
+
+
+def flow_warp_loss(target: Tensor, source: Tensor, flow: Tensor) -> Tensor:
+    """l_flow (§7.2.5): the target rebuilt by warping the source with `flow` (bilinear, grid_sample), Charbonnier
+    over the pixels whose sample lies inside the source."""
+    return charbonnier(target - warp(source, flow), in_bounds(flow))
+
+
+def forward_backward_loss(flow: Tensor, flow_back: Tensor) -> Tensor:
+    """Eq. 7.7: p -> p + f(p) -> that + b(p + f(p)) should return to p; Charbonnier of the distance, over the pixels
+    whose forward step lands inside the other frame."""
+    round_trip = flow + warp(flow_back, flow)
+    distance = round_trip.square().sum(1, keepdim=True).add(1e-12).sqrt()
+    return charbonnier(distance, in_bounds(flow))
+
+
+def smoothness_loss(flow: Tensor) -> Tensor:
+    """l_sm = ||grad F||_1: mean absolute difference of horizontal and vertical neighbours, both components."""
+    return (flow[..., :, 1:] - flow[..., :, :-1]).abs().mean() + (flow[..., 1:, :] - flow[..., :-1, :]).abs().mean()
+
+
+def endpoint_error(flow: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean Euclidean distance between predicted and true flow vectors (pixels), over `mask` if given."""
+    distance = (flow - target).square().sum(1, keepdim=True).add(1e-12).sqrt()
+    if mask is None:
+        return distance.mean()
+    return torch.where(mask, distance, 0.0).sum() / mask.sum().clamp_min(1)
