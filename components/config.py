@@ -111,6 +111,14 @@ class LossConfig:
     kind: str = "thesis"     # task-specific variant; each task lists the kinds it accepts
     gamma: float = 2.0       # Eq. 2.3: weight of the L1 term of the log-depth loss
     lam: float = 4.0         # Eq. 2.4: weight of the acos term of the normal loss
+    flow_weight: float = 1.0      # Eq. 7.8 lambda_flow: reconstruction by warping with the expected flow
+    fb_weight: float = 1.0        # Eq. 7.8 lambda_fb: forward-backward consistency
+    smooth_weight: float = 1.0    # Eq. 7.8 lambda_sm: flow smoothness
+    supervised: float = 0.0       # Fig 7.2's alpha: weight of the endpoint error against true flow (1 - alpha: the rest)
+
+    def __post_init__(self) -> None:
+        _check(min(self.flow_weight, self.fb_weight, self.smooth_weight) >= 0, "loss weights must be >= 0")
+        _check(0.0 <= self.supervised <= 1.0, "loss.supervised (alpha) must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -288,10 +296,12 @@ class EvaluateConfig:
     boundary_thresholds: int = 99
     panels: int = 4                  # test images shown in the evaluation run's panel
     processes: int = 0               # processes for boundary matching (0: one per core)
+    reconstruction_gaps: tuple[int, ...] = (5, 10)   # video: I_t warped to I_{t+m} for these m (Table 7.2)
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1 and self.boundary_thresholds >= 1, "evaluate.batch_size and boundary_thresholds must be >= 1")
         _check(self.processes >= 0, "evaluate.processes must be >= 0 (0: one per core)")
+        _check(all(m >= 1 for m in self.reconstruction_gaps), "evaluate.reconstruction_gaps must be >= 1")
 
 
 @dataclass(frozen=True)

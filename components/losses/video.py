@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from components.config import LossConfig
+from components.models.filter_flow import apply_filter_flow
 from components.models.warp import in_bounds, warp
 
 CHARBONNIER_EPS = 1e-3   # §7.2.2: phi(s) = mean sqrt(s^2 + 0.001^2)
@@ -47,3 +49,24 @@ def endpoint_error(flow: Tensor, target: Tensor, mask: Tensor | None = None) -> 
     if mask is None:
         return distance.mean()
     return torch.where(mask, distance, 0.0).sum() / mask.sum().clamp_min(1)
+
+
+def mgpff_loss(scales: list[dict[str, Tensor]], loss: LossConfig) -> tuple[Tensor, dict[str, float]]:
+    """Eq. 7.8 summed over scales, both directions: filter reconstruction, flow-vector reconstruction, forward-
+    backward consistency of the scale's total flows, smoothness of its residual flow -> (total, mean parts)."""
+    totals = {"rec": 0.0, "flow": 0.0, "fb": 0.0, "smooth": 0.0}
+    value: Tensor | float = 0.0
+    for scale in scales:
+        terms = {"rec": 0.0, "flow": 0.0, "smooth": 0.0}
+        for frame, other, filters, residual in ((scale["a"], scale["b_on_a"], scale["filters_a"], scale["residual_a"]),
+                                                (scale["b"], scale["a_on_b"], scale["filters_b"], scale["residual_b"])):
+            terms["rec"] = terms["rec"] + charbonnier(frame - apply_filter_flow(other, filters))
+            terms["flow"] = terms["flow"] + flow_warp_loss(frame, other, residual)
+            terms["smooth"] = terms["smooth"] + smoothness_loss(residual)
+        terms["fb"] = (forward_backward_loss(scale["flow"], scale["flow_back"])
+                       + forward_backward_loss(scale["flow_back"], scale["flow"]))
+        value = value + (terms["rec"] + loss.flow_weight * terms["flow"] + loss.fb_weight * terms["fb"]
+                         + loss.smooth_weight * terms["smooth"])
+        for name, term in terms.items():
+            totals[name] += term.item() / len(scales)
+    return value, totals

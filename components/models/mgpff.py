@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from components.config import BackboneConfig
 from components.data.transforms import IMAGE_MEAN, IMAGE_STD
 from components.models.decoder import conv_bn_relu
-from components.models.filter_flow import apply_filter_flow, expected_flow
+from components.models.filter_flow import expected_flow
 from components.models.registry import register_model
 from components.models.restoration import Denormalize, two_stream
 from components.models.warp import compose, pyramid, upsample_flow, warp
@@ -85,11 +85,6 @@ class MultigridPFF(nn.Module):
             outputs.append(self.run_scale(a, b, flow, flow_back))
             flow, flow_back = outputs[-1]["flow"], outputs[-1]["flow_back"]
         return {"flow": flow, "flow_back": flow_back, "scales": outputs}
-
-    @staticmethod
-    def reconstruct(scale: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """A scale's tensors -> (a, b) rebuilt by their filters from the other frame warped onto them (Eq. 7.2)."""
-        return apply_filter_flow(scale["b_on_a"], scale["filters_a"]), apply_filter_flow(scale["a_on_b"], scale["filters_b"])
 
 
 @register_model(task="video")

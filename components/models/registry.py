@@ -3,7 +3,7 @@
 params.yaml selects a model by name; `create_model` is one dict lookup, so grepping the name finds
 its builder. Each model family registers its builders in its own module, imported by
 `components.models.__init__` so that importing the package fills the registry.
-Tasks in use: "segmentation", "boundary", "depth", "normal", "deblur", "jpeg", "sr".
+Tasks in use: "segmentation", "boundary", "depth", "normal", "deblur", "jpeg", "sr", "video".
 """
 from __future__ import annotations
 

@@ -19,15 +19,15 @@ def pixel_grid(height: int, width: int, like: Tensor) -> Tensor:
     return torch.stack([xs, ys])[None]
 
 
-def warp(source: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
-    """Source N x C x H' x W', flow N x 2 x H x W on the target grid -> N x C x H x W: source sampled at p + flow(p)
-    (zero outside the source)."""
+def warp(source: Tensor, flow: Tensor, padding: str = "zeros") -> Tensor:
+    """Source N x C x H' x W', flow N x 2 x H x W on the target grid -> N x C x H x W: source sampled bilinearly at
+    p + flow(p); outside the source zero, or the nearest edge pixel with padding="border"."""
     _, _, height, width = flow.shape
     coords = pixel_grid(height, width, flow) + flow
     src_h, src_w = source.shape[-2:]
     grid = torch.stack([2.0 * coords[:, 0] / max(src_w - 1, 1) - 1.0,
                         2.0 * coords[:, 1] / max(src_h - 1, 1) - 1.0], dim=-1)
-    return F.grid_sample(source, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    return F.grid_sample(source, grid, mode="bilinear", padding_mode=padding, align_corners=True)
 
 
 def in_bounds(flow: Tensor) -> Tensor:
@@ -51,6 +51,15 @@ def upsample_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
     height, width = flow.shape[-2:]
     scale = torch.tensor([size[1] / width, size[0] / height], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
     return F.interpolate(flow, size=size, mode="nearest") * scale
+
+
+def downsample_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
+    """Flow N x 2 x H x W -> the same motion on a grid of `size` (H and W integer multiples of it): block means,
+    lengths divided by the resolution ratio of each axis."""
+    height, width = flow.shape[-2:]
+    pooled = F.avg_pool2d(flow, (height // size[0], width // size[1]))
+    scale = torch.tensor([size[1] / width, size[0] / height], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
+    return pooled * scale
 
 
 def pyramid(image: Tensor, levels: int) -> list[Tensor]:

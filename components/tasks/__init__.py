@@ -7,9 +7,10 @@ from components.tasks.depth import DepthTask
 from components.tasks.normal import NormalTask
 from components.tasks.restoration import RESTORATION_TASKS
 from components.tasks.segmentation import SegmentationTask
+from components.tasks.video import VideoTask
 
 TASKS: dict[str, Task] = {task.name: task for task in (SegmentationTask(), BoundaryTask(), DepthTask(), NormalTask(),
-                                                      *RESTORATION_TASKS)}
+                                                      *RESTORATION_TASKS, VideoTask())}
 
 
 def get_task(name: str) -> Task:

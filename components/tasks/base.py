@@ -14,7 +14,7 @@ import torch
 
 from components.config import EvaluateConfig, LossConfig, ModelConfig
 from components.data.dataset import DatasetInfo
-from components.data.transforms import hflip, random_crop
+from components.data.transforms import hflip, image_tensor, random_crop
 from components.errors import PixelpredError
 
 Outputs = dict[str, torch.Tensor]
@@ -51,6 +51,11 @@ class Task(ABC):
         """Fields every train/val sample must store (`example` derives the rest)."""
         return (self.input_field, *self.target_fields)
 
+    @property
+    def test_fields(self) -> tuple[str, ...]:
+        """Fields every test sample must store."""
+        return (self.input_field, *self.target_fields)
+
     def example(self, sample: dict, rng: np.random.Generator, model: ModelConfig, augment: bool) -> dict:
         """A stored sample -> one training (augment) or validation example: random crop and flip by default."""
         if not augment:
@@ -81,6 +86,11 @@ class Task(ABC):
     def predict(self, outputs: Outputs) -> list[np.ndarray]:
         """Model outputs for N images -> N numpy predictions in the metric's format."""
 
+    def predict_samples(self, model: torch.nn.Module, samples: Sequence[dict]) -> list:
+        """Same-size samples -> one prediction each: by default the model on their stacked inputs, once."""
+        device = next(model.parameters()).device
+        return self.predict(model(image_tensor(np.stack([s[self.input_field] for s in samples])).to(device)))
+
     @abstractmethod
     def evaluation(self, config: EvaluateConfig, info: DatasetInfo) -> Evaluation: ...
 
@@ -95,3 +105,7 @@ class Task(ABC):
     @abstractmethod
     def visualize(self, prediction: np.ndarray, sample: dict) -> list[np.ndarray]:
         """One prediction -> uint8 images [prediction, ground truth] for a panel row."""
+
+    def panel_row(self, prediction: np.ndarray, sample: dict) -> list[np.ndarray]:
+        """One sample's row of the prediction panel: its input, then `visualize`'s images."""
+        return [sample[self.input_field], *self.visualize(prediction, sample)]

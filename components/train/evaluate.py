@@ -73,7 +73,7 @@ def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Locat
     info = DatasetInfo.read(shards_dir, storage)
     timings, tic = {}, time.perf_counter()
     counter = CorruptCounter()
-    required = (task.input_field, *task.target_fields)
+    required = task.test_fields
     splits = [task.test_split] + [s for s in task.shifted_splits if s in info.split_sizes]
     samples = {split: load_split(shards_dir, split, counter=counter, required=required, storage=storage)
                for split in splits}

@@ -9,6 +9,7 @@ from torch import nn
 from tqdm import tqdm
 
 from components.config import EvaluateConfig
+from components.data.schema import spatial_size
 from components.data.transforms import image_tensor, image_uint8
 from components.tasks import DatasetInfo, Task
 from components.tasks.base import Predictor
@@ -17,29 +18,26 @@ from components.models.filter_flow import expected_flow
 from components.train.tiling import run_tiled
 
 
-def _same_size_batches(samples: Sequence[dict], field: str, batch_size: int) -> list[Sequence[dict]]:
+def _same_size_batches(samples: Sequence[dict], batch_size: int) -> list[Sequence[dict]]:
     """Consecutive samples, in order, cut into batches of at most batch_size that share one image size
     (real test sets mix sizes: BSDS500 has portrait and landscape images)."""
     batches: list[Sequence[dict]] = []
     start = 0
     for end in range(1, len(samples) + 1):
-        if end == len(samples) or end - start == batch_size or samples[end][field].shape != samples[start][field].shape:
+        if end == len(samples) or end - start == batch_size or spatial_size(samples[end]) != spatial_size(samples[start]):
             batches.append(samples[start:end])
             start = end
     return batches
 
 
 @torch.no_grad()
-def predict(model: nn.Module, task: Task, samples: Sequence[dict], batch_size: int, progress: bool = False) -> list[np.ndarray]:
-    """Samples -> one numpy prediction per sample (the task's metric format)."""
+def predict(model: nn.Module, task: Task, samples: Sequence[dict], batch_size: int, progress: bool = False) -> list:
+    """Samples -> one prediction per sample (the task's metric format), batch by batch."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    predictions: list[np.ndarray] = []
-    for chunk in tqdm(_same_size_batches(samples, task.input_field, batch_size), desc="predict", unit="batch",
-                      disable=not progress):
-        images = image_tensor(np.stack([s[task.input_field] for s in chunk])).to(device)
-        predictions.extend(task.predict(model(images)))
+    predictions: list = []
+    for chunk in tqdm(_same_size_batches(samples, batch_size), desc="predict", unit="batch", disable=not progress):
+        predictions.extend(task.predict_samples(model, chunk))
     model.train(was_training)
     return predictions
 
@@ -59,7 +57,7 @@ def predict_trivial(predictor: Predictor, samples: Sequence[dict]) -> list[np.nd
 
 def prediction_panel(task: Task, predictions: Sequence[np.ndarray], samples: Sequence[dict], count: int) -> np.ndarray:
     """First `count` samples -> one image: rows of [input, prediction, ground truth]."""
-    rows = [[s[task.input_field], *task.visualize(p, s)] for p, s in list(zip(predictions, samples))[:count]]
+    rows = [task.panel_row(p, s) for p, s in list(zip(predictions, samples))[:count]]
     return panel(rows)
 
 

@@ -1,0 +1,161 @@
+"""Video correspondence (ch. 7): a model maps a frame pair to the flow between them; trained on the `video`
+stage's frame pairs, evaluated on its whole test clips.
+
+Input: `pair`, frames a and b side by side in channels (H x W x 6, collated N x 6 x H x W). Output: `flow`, the
+flow of a's pixels into b, and `flow_back` (components.models.warp's convention). Predictions are flows in
+numpy (H x W x 2); for a clip, a dict {(t, s): flow of frame t into frame s} over every pair the evaluation
+reads: both directions at each of the clip's stored gaps. The trivial baseline is zero flow: it copies I_t for
+reconstruction, and its EPE is the length of the true flow.
+
+Metrics (pooled over pixels, components.metrics.flow): EPE at each gap, over all pixels and over the non-occluded
+ones (`_noc`); reconstruction error of I_{t+m} from I_t warped by the flow of t+m into t, for m in
+`evaluate.reconstruction_gaps` (Table 7.2). Validation pairs get the same at their own gap (epe, recon_l1).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from components.config import EvaluateConfig, LossConfig, ModelConfig
+from components.data.transforms import FLOW_FIELDS, hflip, image_tensor
+from components.losses.video import endpoint_error, mgpff_loss
+from components.metrics.flow import PooledMean, endpoint_errors, reconstruction_errors
+from components.models.warp import downsample_flow, warp
+from components.tasks.base import Batch, DatasetInfo, Evaluation, Outputs, Predictor, Task
+from components.tasks.colorize import flow_to_color
+
+Pair = tuple[int, int]
+CLIP_BATCH = 16   # frame pairs per forward pass when predicting a clip
+
+
+def clip_pairs(sample: dict) -> list[Pair]:
+    """A test clip -> every (t, s) its evaluation reads: s = t + g and t - g for each stored gap g."""
+    frames, gaps = sample["frames"].shape[0], sample["meta"]["gaps"]
+    return [pair for gap in gaps for t in range(frames - gap) for pair in ((t, t + gap), (t + gap, t))]
+
+
+def warp_frame(frame: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """uint8 frame (H, W, 3) of the source, flow (H, W, 2) on the target grid -> float reconstruction (H, W, 3) in
+    [0, 255]: bilinear, edge pixels repeated outside the source (no black borders to count as error)."""
+    image = torch.from_numpy(frame.astype(np.float32)).permute(2, 0, 1)[None]
+    rebuilt = warp(image, torch.from_numpy(np.ascontiguousarray(flow)).permute(2, 0, 1)[None], padding="border")
+    return rebuilt[0].permute(1, 2, 0).numpy()
+
+
+class VideoEvaluation(Evaluation):
+    def __init__(self, config: EvaluateConfig) -> None:
+        self.reconstruction_gaps = config.reconstruction_gaps
+        self.pooled: dict[str, PooledMean] = defaultdict(PooledMean)
+
+    def update(self, predictions: Sequence, samples: Sequence[dict]) -> None:
+        for prediction, sample in zip(predictions, samples):
+            (self._clip if "frames" in sample else self._pair)(prediction, sample)
+
+    def _pair(self, flow: np.ndarray, sample: dict) -> None:
+        errors = endpoint_errors(flow, sample["flow"])
+        self.pooled["epe"].add(errors)
+        self.pooled["epe_noc"].add(errors, sample["valid"] > 0)
+        self.pooled["recon_l1"].add(reconstruction_errors(warp_frame(sample["b"], flow), sample["a"]))
+
+    def _clip(self, flows: dict[Pair, np.ndarray], sample: dict) -> None:
+        frames = sample["frames"]
+        for index, gap in enumerate(sample["meta"]["gaps"]):
+            for t in range(frames.shape[0] - gap):
+                errors = endpoint_errors(flows[(t, t + gap)], sample["flows"][index, t])
+                self.pooled[f"epe_g{gap}"].add(errors)
+                self.pooled[f"epe_g{gap}_noc"].add(errors, sample["flows_valid"][index, t] > 0)
+        for m in self.reconstruction_gaps:
+            if m not in sample["meta"]["gaps"]:
+                continue
+            for t in range(frames.shape[0] - m):
+                rebuilt = warp_frame(frames[t], flows[(t + m, t)])     # I_t carried onto I_{t+m}'s grid
+                self.pooled[f"recon_l1_m{m}"].add(reconstruction_errors(rebuilt, frames[t + m]))
+
+    def compute(self) -> dict[str, float]:
+        return {name: pooled.mean for name, pooled in sorted(self.pooled.items())}
+
+
+class VideoTask(Task):
+    name = "video"
+    input_field = "pair"
+    target_fields = FLOW_FIELDS
+    loss_kinds = ("multigrid",)
+    headline = (("recon_l1_m5", False), ("epe_g1", False))
+    trivial_uses_train = False          # zero flow needs no fitting
+
+    @property
+    def stored_fields(self) -> tuple[str, ...]:
+        return ("a", "b", "valid", *FLOW_FIELDS)
+
+    @property
+    def test_fields(self) -> tuple[str, ...]:
+        return ("frames", "flows", "flows_valid")
+
+    def example(self, sample: dict, rng: np.random.Generator, model: ModelConfig, augment: bool) -> dict:
+        """A stored pair -> its fields plus `pair` (a and b in channels); mirrored half the time when augmenting."""
+        if augment and model.train.hflip and rng.random() < 0.5:
+            sample = hflip(sample)
+        return {**sample, "pair": np.concatenate([sample["a"], sample["b"]], axis=-1)}
+
+    def loss(self, outputs: Outputs, batch: Batch, loss: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
+        self.check_loss(loss)
+        value, parts = mgpff_loss(outputs["scales"], loss)
+        if loss.supervised:
+            # Every scale's total flow against the true flow at that scale: with weights shared over scales, a
+            # loss on the finest flow alone lets the coarse ones drift (measured: EPE 15 px against 1.8 px of flow).
+            epe = sum(endpoint_error(scale[name], downsample_flow(batch[name], scale["a"].shape[-2:]))
+                      for scale in outputs["scales"] for name in FLOW_FIELDS) / (2 * len(outputs["scales"]))
+            value = (1.0 - loss.supervised) * value + loss.supervised * epe
+            parts["epe"] = epe.item()
+        return value, {"loss": value.item(), **parts}
+
+    def predict(self, outputs: Outputs) -> list[np.ndarray]:
+        return list(outputs["flow"].permute(0, 2, 3, 1).float().cpu().numpy())
+
+    def predict_samples(self, model: torch.nn.Module, samples: Sequence[dict]) -> list:
+        """Pairs -> their flows; clips -> {(t, s): flow} over `clip_pairs`, the model run on batches of pairs."""
+        if "frames" not in samples[0]:
+            return super().predict_samples(model, samples)
+        device = next(model.parameters()).device
+        predictions = []
+        for sample in samples:
+            pairs, flows = clip_pairs(sample), []
+            for start in range(0, len(pairs), CLIP_BATCH):
+                chunk = pairs[start:start + CLIP_BATCH]
+                inputs = np.stack([np.concatenate([sample["frames"][t], sample["frames"][s]], axis=-1) for t, s in chunk])
+                flows.extend(self.predict(model(image_tensor(inputs).to(device))))
+            predictions.append(dict(zip(pairs, flows)))
+        return predictions
+
+    def evaluation(self, config: EvaluateConfig, info: DatasetInfo) -> Evaluation:
+        return VideoEvaluation(config)
+
+    def fit_trivial(self, train_samples: Sequence[dict]) -> tuple[str, Predictor]:
+        def zero_flow(sample: dict):
+            if "frames" not in sample:
+                return np.zeros((*sample["a"].shape[:2], 2), np.float32)
+            return {pair: np.zeros((*sample["frames"].shape[1:3], 2), np.float32) for pair in clip_pairs(sample)}
+        return "zero_flow", zero_flow
+
+    def visualize(self, prediction, sample: dict) -> list[np.ndarray]:
+        """-> [predicted flow, true flow] in flow colours (one scale for both), then b warped onto a by the prediction."""
+        a, b, flow, truth = self._first_pair(prediction, sample)
+        largest = max(float(np.abs(truth).max()), 1e-6)
+        rebuilt = np.clip(np.rint(warp_frame(b, flow)), 0, 255).astype(np.uint8)
+        return [flow_to_color(flow, largest), flow_to_color(truth, largest), rebuilt]
+
+    def panel_row(self, prediction, sample: dict) -> list[np.ndarray]:
+        a, b, _, _ = self._first_pair(prediction, sample)
+        return [a, b, *self.visualize(prediction, sample)]
+
+    @staticmethod
+    def _first_pair(prediction, sample: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A pair, or a clip's frames 0 and 1 -> (a, b, predicted flow of a into b, true flow)."""
+        if "frames" not in sample:
+            return sample["a"], sample["b"], prediction, sample["flow"]
+        gap = sample["meta"]["gaps"][0]
+        return sample["frames"][0], sample["frames"][gap], prediction[(0, gap)], sample["flows"][0, 0]
+

@@ -1,0 +1,110 @@
+"""The video task: metrics against independent numpy/scipy computations (true flow, zero flow), the training
+example (mirroring negates dx), the loss with and without supervision, and predictions for pairs and clips."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import map_coordinates
+
+from components.config import BackboneConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
+from components.data.synth.video import sample_clip
+from components.data.transforms import collate
+from components.data.video import clip_sample, pair_sample
+from components.models import create_model
+from components.tasks import get_task
+from components.tasks.video import clip_pairs
+
+HEIGHT, WIDTH, FRAMES, GAPS = 32, 48, 11, (1, 5, 10)
+TASK = get_task("video")
+
+
+@pytest.fixture(scope="module")
+def clip() -> dict:
+    return clip_sample(sample_clip(3, FRAMES, HEIGHT, WIDTH, "indoor"), GAPS, {"clip": "c"})
+
+
+@pytest.fixture(scope="module")
+def pairs() -> list[dict]:
+    synth = sample_clip(5, 8, HEIGHT, WIDTH, "street")
+    return [pair_sample(synth, t, s, {}) for t, s in ((0, 3), (4, 1), (2, 7), (6, 5))]
+
+
+def _scipy_warp(frame: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Bilinear sampling of frame at p + flow(p), edge pixels repeated: an independent warp."""
+    rows, cols = np.mgrid[0:frame.shape[0], 0:frame.shape[1]].astype(float)
+    coords = [np.clip(rows + flow[..., 1], 0, frame.shape[0] - 1), np.clip(cols + flow[..., 0], 0, frame.shape[1] - 1)]
+    return np.stack([map_coordinates(frame[..., c].astype(float), coords, order=1) for c in range(3)], axis=-1)
+
+
+def _true_flows(clip: dict) -> dict:
+    """The prediction a perfect model makes: the stored flow both ways (reverse flows from a fresh render)."""
+    synth = sample_clip(3, FRAMES, HEIGHT, WIDTH, "indoor")
+    return {(t, s): synth.flow(t, s)[0] for t, s in clip_pairs(clip)}
+
+
+def test_metrics_of_the_true_and_the_zero_flow(clip: dict) -> None:
+    config = EvaluateConfig(reconstruction_gaps=(5, 10))
+    true = TASK.evaluation(config, None)
+    true.update([_true_flows(clip)], [clip])
+    exact = true.compute()
+    assert all(exact[f"epe_g{g}"] == pytest.approx(0.0, abs=1e-5) for g in GAPS)
+    frames = clip["frames"]
+    for m in (5, 10):
+        truth = np.mean([np.abs(np.clip(np.rint(_scipy_warp(frames[t], _true_flows(clip)[(t + m, t)])), 0, 255)
+                                - frames[t + m]).mean() for t in range(FRAMES - m)])
+        assert exact[f"recon_l1_m{m}"] == pytest.approx(truth, abs=0.05)
+
+    name, zero = TASK.fit_trivial([])
+    trivial = TASK.evaluation(config, None)
+    trivial.update([zero(clip)], [clip])
+    copied = trivial.compute()
+    assert name == "zero_flow"
+    assert copied["recon_l1_m5"] == pytest.approx(np.abs(frames[:-5].astype(float) - frames[5:]).mean())
+    lengths = np.linalg.norm(clip["flows"][1, :FRAMES - 5], axis=-1)
+    assert copied["epe_g5"] == pytest.approx(lengths.mean())
+    valid = clip["flows_valid"][1, :FRAMES - 5] > 0
+    assert copied["epe_g5_noc"] == pytest.approx(lengths[valid].mean())
+    assert exact["recon_l1_m5"] < copied["recon_l1_m5"]  # the true flow rebuilds better than copying
+
+
+def test_training_examples_and_mirroring(pairs: list[dict]) -> None:
+    config = ModelConfig(train=TrainConfig(hflip=True))
+    rng = np.random.default_rng(0)
+    examples = [TASK.example(pairs[0], rng, config, augment=True) for _ in range(8)]
+    mirrored = [e for e in examples if not np.array_equal(e["a"], pairs[0]["a"])]
+    assert mirrored and len(mirrored) < 8
+    flipped = mirrored[0]
+    np.testing.assert_array_equal(flipped["a"], pairs[0]["a"][:, ::-1])
+    np.testing.assert_array_equal(flipped["flow"][..., 0], -pairs[0]["flow"][:, ::-1, 0])
+    np.testing.assert_array_equal(flipped["flow"][..., 1], pairs[0]["flow"][:, ::-1, 1])
+    assert flipped["pair"].shape == (HEIGHT, WIDTH, 6)
+    np.testing.assert_array_equal(flipped["pair"][..., 3:], flipped["b"])
+
+
+def test_loss_trains_and_supervision_adds_the_endpoint_error(pairs: list[dict]) -> None:
+    torch.manual_seed(0)
+    model = create_model("mgpff", BackboneConfig(width=8, layers=(1, 1, 1, 1)))
+    examples = [TASK.example(p, np.random.default_rng(0), ModelConfig(), augment=False) for p in pairs]
+    batch = collate(examples, TASK.target_fields, TASK.input_field)
+    assert batch["image"].shape == (4, 6, HEIGHT, WIDTH) and batch["flow"].shape == (4, 2, HEIGHT, WIDTH)
+    value, parts = TASK.loss(model(batch["image"]), batch, LossConfig())
+    value.backward()
+    assert torch.isfinite(value) and {"rec", "flow", "fb", "smooth"} <= set(parts) and "epe" not in parts
+    assert all(p.grad is not None for p in model.head.parameters())
+    half, parts = TASK.loss(model(batch["image"]), batch, LossConfig(supervised=0.5))
+    assert parts["epe"] > 0 and torch.isfinite(half)
+    with pytest.raises(Exception, match="loss.kind"):
+        TASK.loss(model(batch["image"]), batch, LossConfig(kind="l1"))
+
+
+def test_predictions_for_pairs_and_clips(pairs: list[dict], clip: dict) -> None:
+    model = create_model("mgpff", BackboneConfig(width=8, layers=(1, 1, 1, 1))).eval()
+    examples = [TASK.example(p, np.random.default_rng(0), ModelConfig(), augment=False) for p in pairs]
+    with torch.no_grad():
+        flows = TASK.predict_samples(model, examples)
+        clips = TASK.predict_samples(model, [clip])
+    assert len(flows) == 4 and flows[0].shape == (HEIGHT, WIDTH, 2)
+    assert set(clips[0]) == set(clip_pairs(clip)) and len(clips[0]) == 2 * sum(FRAMES - g for g in GAPS)
+    row = TASK.panel_row(clips[0], clip)
+    assert len(row) == 5 and all(image.shape == (HEIGHT, WIDTH, 3) and image.dtype == np.uint8 for image in row)
