@@ -54,7 +54,7 @@ def endpoint_error(flow: Tensor, target: Tensor, mask: Tensor | None = None) -> 
 def mgpff_loss(scales: list[dict[str, Tensor]], loss: LossConfig) -> tuple[Tensor, dict[str, float]]:
     """Eq. 7.8 summed over scales, both directions: filter reconstruction, flow-vector reconstruction, forward-
     backward consistency of the scale's total flows, smoothness of its residual flow -> (total, mean parts)."""
-    totals = {"rec": 0.0, "flow": 0.0, "fb": 0.0, "smooth": 0.0}
+    totals: dict[str, Tensor | float] = {"rec": 0.0, "flow": 0.0, "fb": 0.0, "smooth": 0.0}
     value: Tensor | float = 0.0
     for scale in scales:
         terms = {"rec": 0.0, "flow": 0.0, "smooth": 0.0}
@@ -68,5 +68,7 @@ def mgpff_loss(scales: list[dict[str, Tensor]], loss: LossConfig) -> tuple[Tenso
         value = value + (terms["rec"] + loss.flow_weight * terms["flow"] + loss.fb_weight * terms["fb"]
                          + loss.smooth_weight * terms["smooth"])
         for name, term in terms.items():
-            totals[name] += term.item() / len(scales)
-    return value, totals
+            totals[name] = totals[name] + term.detach()
+    # One device-to-host copy for all parts, not one per term and scale.
+    means = (torch.stack([totals[name] for name in totals]) / len(scales)).tolist()
+    return value, dict(zip(totals, means))

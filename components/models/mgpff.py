@@ -17,7 +17,6 @@ import torch
 from torch import Tensor, nn
 
 from components.config import BackboneConfig
-from components.data.transforms import IMAGE_MEAN, IMAGE_STD
 from components.models.decoder import conv_bn_relu
 from components.models.filter_flow import expected_flow
 from components.models.registry import register_model
@@ -47,8 +46,6 @@ class MultigridPFF(nn.Module):
         nn.init.normal_(self.head[-1].weight, std=1e-3)
         nn.init.zeros_(self.head[-1].bias)
         self.denormalize = Denormalize()
-        self.register_buffer("mean", torch.from_numpy(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.from_numpy(IMAGE_STD).view(1, 3, 1, 1), persistent=False)
 
     @property
     def input_multiple(self) -> int:
@@ -56,7 +53,7 @@ class MultigridPFF(nn.Module):
 
     def filters(self, target: Tensor, source: Tensor) -> Tensor:
         """Target and source images N x 3 x h x w in [0, 1] -> softmax filters N x k^2 x h x w on the target's grid."""
-        both = (torch.cat([target, source]) - self.mean) / self.std
+        both = (torch.cat([target, source]) - self.denormalize.mean) / self.denormalize.std
         embedded, _ = self.trunk(both)                       # Siamese: one trunk, both frames in one batch
         target_emb, source_emb = embedded.chunk(2)
         return self.head(torch.cat([target_emb, source_emb], dim=1)).softmax(dim=1)

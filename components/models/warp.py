@@ -45,21 +45,23 @@ def compose(residual: Tensor, accumulated: Tensor) -> Tensor:
     return residual + warp(accumulated, residual)
 
 
+def _length_scale(flow: Tensor, size: tuple[int, int]) -> Tensor:
+    """-> 1 x 2 x 1 x 1 factors turning lengths on flow's grid into lengths on a grid of `size` (x, then y)."""
+    height, width = flow.shape[-2:]
+    return torch.tensor([size[1] / width, size[0] / height], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
+
+
 def upsample_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
     """Flow at a coarse grid -> flow at `size`, nearest-neighbour (the thesis's filter upsampling), lengths scaled
     by the resolution ratio of each axis."""
-    height, width = flow.shape[-2:]
-    scale = torch.tensor([size[1] / width, size[0] / height], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
-    return F.interpolate(flow, size=size, mode="nearest") * scale
+    return F.interpolate(flow, size=size, mode="nearest") * _length_scale(flow, size)
 
 
 def downsample_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
     """Flow N x 2 x H x W -> the same motion on a grid of `size` (H and W integer multiples of it): block means,
     lengths divided by the resolution ratio of each axis."""
     height, width = flow.shape[-2:]
-    pooled = F.avg_pool2d(flow, (height // size[0], width // size[1]))
-    scale = torch.tensor([size[1] / width, size[0] / height], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
-    return pooled * scale
+    return F.avg_pool2d(flow, (height // size[0], width // size[1])) * _length_scale(flow, size)
 
 
 def pyramid(image: Tensor, levels: int) -> list[Tensor]:
