@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from components.tasks import Task
 from components.train.inference import predict
 
 
@@ -24,6 +25,7 @@ def test_mixed_sizes_keep_order_and_shape():
         return [o[0].numpy() for o in outputs]
 
     task = SimpleNamespace(input_field="rgb", predict=task_predict)
+    task.predict_samples = lambda model, chunk: Task.predict_samples(task, model, chunk)   # the base behaviour
     sizes = [(8, 12)] * 3 + [(12, 8)] * 2 + [(8, 12)]
     rng = np.random.default_rng(0)
     samples = [{"rgb": rng.integers(0, 255, (*size, 3), dtype=np.uint8)} for size in sizes]
