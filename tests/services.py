@@ -196,16 +196,17 @@ class FileServer:
                     self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
                 body = data[start:]
-                if server.rng.random() < server.drop:
+                dropped = server.rng.random() < server.drop
+                if dropped:
                     body = body[:server.rng.randrange(len(body) + 1)]
-                    self.wfile.write(body)
+                # Counted before writing: once written, the client may finish and the test read the count before
+                # this thread runs again (seen on a loaded machine).
+                server.bytes_sent += len(body)
+                self.wfile.write(body)
+                if dropped:
                     self.wfile.flush()
-                    server.bytes_sent += len(body)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                self.wfile.write(body)
-                server.bytes_sent += len(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
