@@ -42,6 +42,7 @@ def main(args: argparse.Namespace) -> None:
                    "shifted": outcome.shifted,
                    "registered": {"name": pointer.name, "version": pointer.version, "run_id": pointer.run_id},
                    "evaluation_run_id": outcome.run_id, "skipped_samples": outcome.skipped_samples,
+                   "model_size": outcome.model_size,
                    **{f"time/{k}": v for k, v in outcome.timings.items()}}
         (staging / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         (staging / "plots").mkdir()

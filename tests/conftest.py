@@ -81,6 +81,10 @@ TINY_PARAMS = {
                   "train": {"steps": 4, "batch_size": 4, "patch": 32, "checkpoint_every": 2, "log_every": 2,
                             "optim": {"name": "adam", "lr": 0.0005, "schedule": "constant"}}}
            for name in ("pff_deblur", "pff_jpeg", "pff_sr", "cnn_deblur", "cnn_jpeg", "cnn_sr")},
+        "mgpff": {"data": "video", "backbone": {"layers": [1, 1, 1, 1], "width": 8},
+                  "loss": {"kind": "multigrid", "flow_weight": 3.0, "fb_weight": 0.1, "smooth_weight": 0.01},
+                  "train": {"steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 2,
+                            "optim": {"name": "adam", "lr": 0.001, "schedule": "constant"}}},
     },
 }
 

@@ -23,11 +23,9 @@ def test_repository_params_are_valid():
     from components.models import list_models
     # Every registered model is trained: by the main job, or (for the record) as a variant of a claim experiment.
     variants = {v for claim in params.experiments.claims.values() if claim.vary == "architecture" for v in claim.variants}
-    # mgpff is registered but not yet in the main job (issue 11): it does not beat zero flow within the CPU budget.
-    in_progress = {"mgpff"}
-    assert set(params.models) | variants | in_progress == set(list_models())
+    assert set(params.models) | variants == set(list_models())
     assert set(params.models) >= {c.model for c in params.experiments.claims.values()}
-    assert {m.data for m in params.models.values()} == {"shards", "restoration", "panoramas"}
+    assert {m.data for m in params.models.values()} == {"shards", "restoration", "panoramas", "video"}
     assert params.model("pff_jpeg").degradation.jpeg_quality == "mixed"
     assert params.root == REPO
     assert params.model("depth_baseline").loss.gamma == 2.0

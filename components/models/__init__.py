@@ -3,7 +3,7 @@
 Family modules register with `from components.models.registry import register_model`; add one
 import line per family below.
 """
-from components.models.registry import create_model, list_models, model_task
+from components.models.registry import create_model, list_models, model_size, model_task
 
 from components.models import dense  # noqa: E402,F401  (registers the §2.2 baselines)
 from components.models import restoration  # noqa: E402,F401  (registers PFF and its CNN twins, ch. 6)

@@ -12,6 +12,9 @@ direction; `unfold_filter_flow` is that im2col form, kept as the reference for t
 `apply_linear_filter_flow` is the same operation for filters that are a linear map of per-pixel features (a 1 x 1
 head): filtering is linear in the filter, so it runs C + 1 ordinary k x k convolutions of the image and combines
 them per pixel, never forming the N x k² x H x W filters at all.
+
+`local_correlation` is the cost volume over the same window (mgPFF's filter logits): the filter gradient of
+filter flow, computed by the same offset loop.
 """
 from __future__ import annotations
 
@@ -70,22 +73,33 @@ class _FilterFlow(torch.autograd.Function):
     def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
         image, filters = ctx.saved_tensors
         need_image, need_filters = ctx.needs_input_grad
-        N, C, H, W = image.shape
         k = filter_size(filters)
-        r = k // 2
-        padded = F.pad(image, (r, r, r, r)) if need_filters else None
-        # The image gradient scatters each output gradient back to the pixel it was read from; accumulating
-        # into a padded buffer and cropping drops exactly the contributions of the zero padding.
-        grad_padded = image.new_zeros(N, C, H + 2 * r, W + 2 * r) if need_image else None
-        grad_filters = torch.empty_like(filters) if need_filters else None
-        for i, y0, x0 in _offsets(k):
-            if grad_padded is not None:
-                grad_padded[:, :, y0:y0 + H, x0:x0 + W].addcmul_(filters[:, i:i + 1], grad_out)
-            if grad_filters is not None:
-                # The same filter acts on every colour channel, so its gradient sums over C.
-                torch.sum(grad_out * padded[:, :, y0:y0 + H, x0:x0 + W], dim=1, out=grad_filters[:, i])
-        grad_image = grad_padded[:, :, r:r + H, r:r + W] if grad_padded is not None else None
+        # The same filter acts on every colour channel, so its gradient sums over C: a local correlation.
+        grad_image = _scatter(filters, grad_out, k) if need_image else None
+        grad_filters = _correlation(grad_out, image, k) if need_filters else None
         return grad_image, grad_filters
+
+
+def _scatter(filters: Tensor, grad_out: Tensor, k: int) -> Tensor:
+    """The adjoint of `_filter` in the image: each output gradient goes back to the pixel it was read from.
+    Accumulating into a padded buffer and cropping drops exactly the contributions of the zero padding."""
+    N, C, H, W = grad_out.shape
+    r = k // 2
+    grad_padded = grad_out.new_zeros(N, C, H + 2 * r, W + 2 * r)
+    for i, y0, x0 in _offsets(k):
+        grad_padded[:, :, y0:y0 + H, x0:x0 + W].addcmul_(filters[:, i:i + 1], grad_out)
+    return grad_padded[:, :, r:r + H, r:r + W]
+
+
+def _correlation(target: Tensor, source: Tensor, k: int) -> Tensor:
+    """N x C x H x W twice -> N x k² x H x W: channel i holds sum_c target(p) * source(p + offset_i), zero outside."""
+    N, C, H, W = target.shape
+    r = k // 2
+    padded = F.pad(source, (r, r, r, r))
+    out = target.new_empty(N, k * k, H, W)
+    for i, y0, x0 in _offsets(k):
+        torch.sum(target * padded[:, :, y0:y0 + H, x0:x0 + W], dim=1, out=out[:, i])
+    return out
 
 
 def apply_filter_flow(image: Tensor, filters: Tensor) -> Tensor:
@@ -97,6 +111,37 @@ def apply_filter_flow(image: Tensor, filters: Tensor) -> Tensor:
     # Each offset's multiply-add reads one filter channel and a shifted window of every colour channel:
     # fast when both are channel-major (a channels-last input would make every read strided).
     return _FilterFlow.apply(image.to(dtype).contiguous(), filters.to(dtype).contiguous())
+
+
+class _LocalCorrelation(torch.autograd.Function):
+    """Local correlation with the same offset loop in both passes: it is the filter gradient of filter flow, so
+    its target gradient is filter flow of the source and its source gradient the scatter of `_FilterFlow`."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, target: Tensor, source: Tensor, k: int) -> Tensor:
+        ctx.save_for_backward(target, source)
+        ctx.k = k
+        return _correlation(target, source, k)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        target, source = ctx.saved_tensors
+        need_target, need_source = ctx.needs_input_grad[:2]
+        grad_target = _filter(source, grad_out, ctx.k) if need_target else None
+        grad_source = _scatter(grad_out, target, ctx.k) if need_source else None
+        return grad_target, grad_source, None
+
+
+def local_correlation(target: Tensor, source: Tensor, k: int) -> Tensor:
+    """Features N x C x H x W twice -> N x k² x H x W: <target(p), source(p + offset)> for each of the k x k
+    offsets, in the filter channel order; zero where p + offset lies outside. A cost volume over the window a
+    filter flow reads, memory-bounded like `apply_filter_flow`."""
+    if target.shape != source.shape or k % 2 == 0:
+        raise ValueError(f"local_correlation needs two equal shapes and an odd k, got {tuple(target.shape)}, "
+                         f"{tuple(source.shape)}, k={k}")
+    dtype = torch.promote_types(target.dtype, source.dtype)
+    return _LocalCorrelation.apply(target.to(dtype).contiguous(), source.to(dtype).contiguous(), k)
 
 
 class _Correlate(torch.autograd.Function):

@@ -58,3 +58,11 @@ def create_model(name: str, backbone: BackboneConfig, **task_kwargs: object) -> 
     except TypeError as err:
         raise PixelpredError(f"model '{name}': bad arguments {sorted(task_kwargs)} ({err})") from None
     return builder(backbone=backbone, **task_kwargs)
+
+
+def model_size(model: nn.Module) -> dict[str, float]:
+    """-> {"parameters": trainable and frozen parameter count, "size_mb": bytes of the state dict (parameters and
+    buffers, as stored) / 1e6}: the figure the thesis quotes (4.6 MB for mgPFF)."""
+    state = model.state_dict().values()
+    return {"parameters": sum(p.numel() for p in model.parameters()),
+            "size_mb": round(sum(t.numel() * t.element_size() for t in state) / 1e6, 3)}

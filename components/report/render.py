@@ -9,7 +9,7 @@ from typing import Sequence
 
 from components.report.figures import PageFigure, figure_lines
 from components.report.shifted import shifted_section
-from components.report.thesis import ACCEPTANCE, DATASET_LABELS, passes, test_dataset, thesis_result
+from components.report.thesis import ACCEPTANCE, DATASET_LABELS, THESIS_SIZE_MB, passes, test_dataset, thesis_result
 from components.tasks import get_task
 
 LOWER_IS_BETTER = ("mean", "median", "rmse", "abs_rel", "rmse_log")    # metrics outside a task's headline too
@@ -65,9 +65,13 @@ def model_section(name: str, summary: dict, figures: Sequence[PageFigure] = (), 
     check, ok = passes(task.name, summary["model"], trivial)
     version = summary["registered"]["version"]
     lines = [f"### {name} ({task.name}, registered version {version})", "",
-             f"Acceptance vs trivial baseline: **{'PASS' if ok else 'FAIL'}** — {check}", "",
-             f"| metric | ours ({data_label(summary)} test) | trivial: {trivial['name']} | {thesis_column} |",
-             "|---|---|---|---|"]
+             f"Acceptance vs trivial baseline: **{'PASS' if ok else 'FAIL'}** — {check}", ""]
+    if "model_size" in summary:       # summaries from before sizes were recorded have none
+        size = summary["model_size"]
+        thesis_size = f" (thesis: {THESIS_SIZE_MB[name]:g} MB)" if name in THESIS_SIZE_MB else ""
+        lines += [f"Model size: {size['parameters']:,} parameters, {size['size_mb']:.2f} MB{thesis_size}", ""]
+    lines += [f"| metric | ours ({data_label(summary)} test) | trivial: {trivial['name']} | {thesis_column} |",
+              "|---|---|---|---|"]
     headline = dict(task.headline)
     # JPEG models report per quality factor whether or not the thesis has numbers for them (the residual CNN).
     per_quality = sorted((m for m in summary["model"] if re.fullmatch(r"(psnr|ssim)_q\d+", m)),

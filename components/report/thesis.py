@@ -25,7 +25,8 @@ DATASET_LABELS = {
     "nyuv2": "NYUv2", "sun_rgbd": "SUN RGB-D", "stanford2d3d": "Stanford-2D-3D", "cityscapes": "Cityscapes",
     "bsds500": "BSDS500", "voc_sbd": "VOC 2012 + SBD", "bahat": "Bahat et al. moderate blur", "kohler": "Köhler et al.",
     "live1": "LIVE1", "set5": "Set5", "set14": "Set14", "urban100": "Urban100", "div2k": "DIV2K",
-    "synth": "synth", "synth_panorama": "synth panoramas", "photos": "held-out photos",
+    "sintel": "MPI-Sintel", "davis2017": "DAVIS 2017 val", "jhmdb": "JHMDB",
+    "synth": "synth", "synth_panorama": "synth panoramas", "synth_video": "synth clips", "photos": "held-out photos",
 }
 
 
@@ -55,7 +56,13 @@ THESIS_NUMBERS: dict[str, tuple[ThesisResult, ...]] = {
                                              "psnr_q40": 34.67, "ssim_q40": 0.949}),
     "pff_sr": _results("Table 6.3 (x4)", set5={"psnr": 32.17, "ssim": 0.8946}, set14={"psnr": 28.43, "ssim": 0.7821},
                        urban100={"psnr": 25.34, "ssim": 0.7814}),
+    # Table 7.2, mean L1 on 0-255 (identity there: 82.0 and 97.7).
+    "mgpff": _results("Table 7.2", davis2017={"recon_l1_m5": 7.32, "recon_l1_m10": 8.83}),
 }
+
+
+# model -> the size the thesis quotes for it, in MB (fp32 weights).
+THESIS_SIZE_MB = {"mgpff": 4.6}   # §7.2.6, at full width
 
 
 def test_dataset(source: str) -> str:
@@ -136,7 +143,7 @@ CLAIMS: dict[str, Claim] = {
 
 
 # task -> (metric, kind, margin): 'ratio' needs model >= margin * trivial, 'above' model >= trivial + margin,
-# 'below' model <= trivial - margin.
+# 'below' model <= trivial - margin, 'fraction' model <= margin * trivial.
 ACCEPTANCE: dict[str, tuple[str, str, float]] = {
     "segmentation": ("miou", "ratio", 2.0),
     "depth": ("delta1", "above", 0.15),
@@ -146,6 +153,9 @@ ACCEPTANCE: dict[str, tuple[str, str, float]] = {
     "deblur": ("psnr", "above", 1.0),
     "jpeg": ("psnr_q10", "above", 0.5),
     "sr": ("psnr", "above", 0.3),
+    # Video: the trivial baseline is zero flow (copying I_t). The bar is issue 11's; on the synth clips even the
+    # exact flow only reaches 0.54 x (benchmarks/video_reconstruction_oracle.py, docs/video.md).
+    "video": ("recon_l1_m5", "fraction", 0.5),
 }
 
 
@@ -157,4 +167,6 @@ def passes(task: str, model: dict[str, float], trivial: dict[str, float]) -> tup
         return f"{metric} {ours:.3f} >= {margin:g} x {base:.3f}", ours >= margin * base
     if kind == "above":
         return f"{metric} {ours:.3f} >= {base:.3f} + {margin:g}", ours >= base + margin
+    if kind == "fraction":
+        return f"{metric} {ours:.2f} <= {margin:g} x {base:.2f}", ours <= margin * base
     return f"{metric} {ours:.2f} <= {base:.2f} - {margin:g}", ours <= base - margin

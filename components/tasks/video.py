@@ -83,7 +83,8 @@ class VideoTask(Task):
     input_field = "pair"
     target_fields = FLOW_FIELDS
     loss_kinds = ("multigrid",)
-    headline = (("recon_l1_m5", False), ("epe_g1", False))
+    headline = (("recon_l1_m5", False), ("recon_l1_m10", False), ("epe_g1", False), ("epe_g1_noc", False),
+                ("epe_g5", False))
     trivial_uses_train = False          # zero flow needs no fitting
 
     @property
@@ -113,21 +114,28 @@ class VideoTask(Task):
         return value, {"loss": value.item(), **parts}
 
     def predict(self, outputs: Outputs) -> list[np.ndarray]:
-        return list(outputs["flow"].permute(0, 2, 3, 1).float().cpu().numpy())
+        return self._numpy(outputs["flow"])
+
+    @staticmethod
+    def _numpy(flow: torch.Tensor) -> list[np.ndarray]:
+        return list(flow.permute(0, 2, 3, 1).float().cpu().numpy())
 
     def predict_samples(self, model: torch.nn.Module, samples: Sequence[dict]) -> list:
-        """Pairs -> their flows; clips -> {(t, s): flow} over `clip_pairs`, the model run on batches of pairs."""
+        """Pairs -> their flows; clips -> {(t, s): flow} over `clip_pairs`, the model run on batches of forward
+        pairs (t < s), whose `flow_back` is the flow of (s, t)."""
         if "frames" not in samples[0]:
             return super().predict_samples(model, samples)
         device = next(model.parameters()).device
         predictions = []
         for sample in samples:
-            pairs, flows = clip_pairs(sample), []
-            for start in range(0, len(pairs), CLIP_BATCH):
-                chunk = pairs[start:start + CLIP_BATCH]
+            forward, flows = [(t, s) for t, s in clip_pairs(sample) if t < s], {}
+            for start in range(0, len(forward), CLIP_BATCH):
+                chunk = forward[start:start + CLIP_BATCH]
                 inputs = np.stack([np.concatenate([sample["frames"][t], sample["frames"][s]], axis=-1) for t, s in chunk])
-                flows.extend(self.predict(model(image_tensor(inputs).to(device))))
-            predictions.append(dict(zip(pairs, flows)))
+                outputs = model(image_tensor(inputs).to(device))
+                for (t, s), there, back in zip(chunk, self.predict(outputs), self._numpy(outputs["flow_back"])):
+                    flows[(t, s)], flows[(s, t)] = there, back
+            predictions.append(flows)
         return predictions
 
     def evaluation(self, config: EvaluateConfig, info: DatasetInfo) -> Evaluation:

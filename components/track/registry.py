@@ -18,6 +18,7 @@ from torch import nn
 
 from components.config import StorageConfig
 from components.errors import NotFoundError, PixelpredError
+from components.models.registry import model_size
 from components.storage.location import Location, read_bytes
 
 
@@ -61,6 +62,8 @@ def register_model(model: nn.Module, architecture: str, name: str, run_id: str, 
     client = MlflowClient()
     client.set_registered_model_alias(name, alias, version)
     client.set_model_version_tag(name, version, "run_id", run_id)
+    for key, value in model_size(model).items():
+        client.set_model_version_tag(name, version, key, str(value))
     return ModelPointer(name=name, model=architecture, version=version, run_id=run_id, alias=alias)
 
 

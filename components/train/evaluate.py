@@ -21,7 +21,7 @@ from components.config import Params, StorageConfig
 from components.data.dataset import DatasetInfo
 from components.data.shards import CorruptCounter, load_split
 from components.storage.location import Location
-from components.models import model_task
+from components.models import model_size, model_task
 from components.tasks import Task, get_task
 from components.tasks.base import Predictor
 from components.track.datasets import split_dataset
@@ -53,6 +53,7 @@ class EvaluationOutcome:
     views: dict[str, np.ndarray]                # interpretability images (task.explain), e.g. filter_flow
     run_id: str
     skipped_samples: int
+    model_size: dict[str, float]                # parameters and state-dict megabytes (models.registry.model_size)
     timings: dict[str, float]                   # seconds: loading, each scored split, views, MLflow logging
 
 
@@ -106,7 +107,7 @@ def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Locat
              _brief(test.trivial_metrics, task))
     return EvaluationOutcome(task=task.name, metrics=metrics, trivial_name=trivial_name,
                              trivial_metrics=test.trivial_metrics, plots=plots, shifted=shifted, panel=panel,
-                             views=views, run_id=run_id, skipped_samples=counter.count,
+                             views=views, run_id=run_id, skipped_samples=counter.count, model_size=model_size(model),
                              timings={k: round(v, 2) for k, v in timings.items()})
 
 

@@ -9,8 +9,8 @@ import torch
 from components.config import BackboneConfig
 from components.losses.video import charbonnier, endpoint_error, forward_backward_loss, smoothness_loss
 from components.models import create_model
-from components.models.filter_flow import apply_filter_flow, expected_flow
-from components.models.mgpff import FILTER_SIZE
+from components.models.filter_flow import apply_filter_flow, expected_flow, local_correlation
+from components.models.mgpff import FILTER_SIZE, MultigridPFF
 from components.models.warp import compose, in_bounds, upsample_flow, warp
 
 K = FILTER_SIZE
@@ -59,21 +59,26 @@ def test_two_scales_of_delta_filters_compose_to_the_summed_offset() -> None:
 def test_the_multigrid_chain_adds_every_scale_offset(monkeypatch) -> None:
     model = create_model("mgpff", BackboneConfig(width=8, layers=(1, 1, 1, 1)))
     monkeypatch.setattr(model, "filters", lambda target, source: delta_filters(target.shape[0], *target.shape[-2:], 1, 0))
-    out = model(torch.zeros(1, 6, 64, 64))
+    out = model(torch.zeros(1, 6, 256, 256))
     # One pixel right at each of 5 scales: 16 + 8 + 4 + 2 + 1 at full resolution, where every sample was inside.
-    assert out["flow"][0, 0, 20:44, 8:24].eq(31.0).all() and out["flow"][0, 1].abs().max() == 0
-    assert [tuple(s["a"].shape[-2:]) for s in out["scales"]] == [(4, 4), (8, 8), (16, 16), (32, 32), (64, 64)]
+    assert out["flow"][0, 0, 80:176, 32:96].eq(31.0).all() and out["flow"][0, 1].abs().max() == 0
+    assert [s["a"].shape[-1] for s in out["scales"]] == [16, 32, 64, 128, 256]
+    # Smaller inputs get fewer levels, the coarsest never under 16 px.
+    assert [model.levels(*size) for size in [(64, 96), (32, 32), (16, 512), (8, 8), (1024, 1024)]] == [3, 2, 1, 1, 5]
 
 
-def test_the_model_predicts_softmax_filters_that_start_near_uniform() -> None:
+@pytest.mark.parametrize("correlation", [False, True])
+def test_the_model_predicts_softmax_filters(correlation: bool) -> None:
     torch.manual_seed(0)
-    model = create_model("mgpff", BackboneConfig(width=8, layers=(1, 1, 1, 1)))
+    model = MultigridPFF(BackboneConfig(width=8, layers=(1, 1, 1, 1)), correlation=correlation)
     out = model(torch.randn(2, 6, 32, 48))
     for scale in out["scales"]:
         filters = scale["filters_a"]
         assert filters.min() >= 0 and torch.allclose(filters.sum(1), torch.ones(1), atol=1e-5)
-        assert filters.max() < 5.0 / K ** 2                           # close to uniform: offset 0, all taps learn
-    assert out["flow"].shape == (2, 2, 32, 48) and out["flow"].abs().max() < 0.5
+        if not correlation:
+            assert filters.max() < 5.0 / K ** 2                       # the thesis's head starts uniform: offset 0
+    assert out["flow"].shape == (2, 2, 32, 48)
+    assert correlation or out["flow"].abs().max() < 0.5
     finest = out["scales"][-1]
     assert apply_filter_flow(finest["b_on_a"], finest["filters_a"]).shape == (2, 3, 32, 48)
 
@@ -92,3 +97,26 @@ def test_loss_terms_at_their_known_values() -> None:
     guess = torch.zeros(1, 2, 2, 2)
     guess[:, 0], guess[:, 1] = 3.0, 4.0
     assert endpoint_error(guess, truth).item() == pytest.approx(5.0)
+
+
+def test_local_correlation_matches_an_unfold_reference() -> None:
+    torch.manual_seed(1)
+    target, source = torch.randn(2, 5, 7, 9), torch.randn(2, 5, 7, 9)
+    columns = torch.nn.functional.unfold(source, K, padding=R).view(2, 5, K * K, 7, 9)   # zero outside
+    torch.testing.assert_close(local_correlation(target, source, K), (target[:, :, None] * columns).sum(1))
+
+
+def test_local_correlation_gradients_match_autograd_of_the_reference() -> None:
+    torch.manual_seed(3)
+    target = torch.randn(1, 3, 6, 7, dtype=torch.float64, requires_grad=True)
+    source = torch.randn(1, 3, 6, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t, s: local_correlation(t, s, 5), (target, source))
+
+
+@pytest.mark.parametrize("dx, dy", [(2, -1), (-4, 3), (0, 5)])
+def test_local_correlation_peaks_where_the_source_moved(dx: int, dy: int) -> None:
+    torch.manual_seed(2)
+    target = torch.nn.functional.normalize(torch.randn(1, 16, 20, 24), dim=1)
+    source = torch.roll(target, shifts=(dy, dx), dims=(2, 3))          # target(p) = source(p + (dx, dy))
+    best = local_correlation(target, source, K)[0, :, 6:14, 6:18].argmax(0)
+    assert best.eq((dy + R) * K + (dx + R)).all()

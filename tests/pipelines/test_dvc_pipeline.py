@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 # Every model the top-level plots read (boundary PR curve; PFF vs residual CNN on JPEG), plus the
 # depth model the loss claim retrains.
-MODELS = ("boundary_baseline", "depth_baseline", "pff_jpeg", "cnn_residual_jpeg")
+MODELS = ("boundary_baseline", "depth_baseline", "pff_jpeg", "cnn_residual_jpeg", "mgpff")
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 
 

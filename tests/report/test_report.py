@@ -26,6 +26,8 @@ def summary(task, model, trivial, name="t", dataset="synth"):
     ("deblur", {"psnr": 24.9}, {"psnr": 24.0}, False),
     ("jpeg", {"psnr_q10": 28.5}, {"psnr_q10": 28.0}, True),
     ("sr", {"psnr": 26.2}, {"psnr": 26.0}, False),
+    ("video", {"recon_l1_m5": 7.5}, {"recon_l1_m5": 15.0}, True),
+    ("video", {"recon_l1_m5": 7.6}, {"recon_l1_m5": 15.0}, False),
 ])
 def test_acceptance_checks(task, model, trivial, expected):
     assert passes(task, model, trivial)[1] is expected
@@ -175,3 +177,13 @@ def test_restoration_tables_follow_the_thesis_layout():
     # The residual CNN has no thesis numbers; its own table still lists every quality factor.
     residual = page.split("### cnn_residual_jpeg")[1].split("###")[0]
     assert "| psnr_q10 ↑ | 27.300 | 27.000 | — |" in residual and "| ssim_q40 ↑ |" in residual
+
+
+def test_the_model_size_is_shown_beside_the_thesis_figure():
+    video = summary("video", {"recon_l1_m5": 8.0, "recon_l1_m10": 12.0, "epe_g1": 1.1},
+                    {"recon_l1_m5": 15.0, "recon_l1_m10": 19.0, "epe_g1": 1.2}, "zero_flow", dataset="synth_video")
+    page = render_report({"mgpff": {**video, "model_size": {"parameters": 170932, "size_mb": 0.688}}})
+    assert "Model size: 170,932 parameters, 0.69 MB (thesis: 4.6 MB)" in page
+    assert "**FAIL** — recon_l1_m5 8.00 <= 0.5 x 15.00" in page and "ours (synth clips test)" in page
+    row = next(line for line in page.splitlines() if line.startswith("| recon_l1_m5"))
+    assert [cell.strip() for cell in row.split("|")[1:5]] == ["recon_l1_m5 ↓", "8.000", "15.000", "7.320"]

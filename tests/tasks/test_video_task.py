@@ -9,7 +9,7 @@ from scipy.ndimage import map_coordinates
 
 from components.config import BackboneConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
 from components.data.synth.video import sample_clip
-from components.data.transforms import collate
+from components.data.transforms import collate, image_tensor
 from components.data.video import clip_sample, pair_sample
 from components.models import create_model
 from components.tasks import get_task
@@ -91,7 +91,8 @@ def test_loss_trains_and_supervision_adds_the_endpoint_error(pairs: list[dict]) 
     value, parts = TASK.loss(model(batch["image"]), batch, LossConfig())
     value.backward()
     assert torch.isfinite(value) and {"rec", "flow", "fb", "smooth"} <= set(parts) and "epe" not in parts
-    assert all(p.grad is not None for p in model.head.parameters())
+    assert all(p.grad is not None for p in [*model.head.parameters(), *model.project.parameters(),
+                                             model.log_similarity_scale])
     half, parts = TASK.loss(model(batch["image"]), batch, LossConfig(supervised=0.5))
     assert parts["epe"] > 0 and torch.isfinite(half)
     with pytest.raises(Exception, match="loss.kind"):
@@ -106,5 +107,10 @@ def test_predictions_for_pairs_and_clips(pairs: list[dict], clip: dict) -> None:
         clips = TASK.predict_samples(model, [clip])
     assert len(flows) == 4 and flows[0].shape == (HEIGHT, WIDTH, 2)
     assert set(clips[0]) == set(clip_pairs(clip)) and len(clips[0]) == 2 * sum(FRAMES - g for g in GAPS)
+    # A backward pair's flow comes from its forward pair's flow_back: the same as running the swapped pair.
+    t, s = 0, GAPS[-1]
+    with torch.no_grad():
+        swapped = model(image_tensor(np.concatenate([clip["frames"][s], clip["frames"][t]], axis=-1)[None]))
+    np.testing.assert_allclose(clips[0][(s, t)], swapped["flow"][0].permute(1, 2, 0).numpy(), atol=1e-4)
     row = TASK.panel_row(clips[0], clip)
     assert len(row) == 5 and all(image.shape == (HEIGHT, WIDTH, 3) and image.dtype == np.uint8 for image in row)

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 from components.config import Params, TrackingConfig, from_dict
 from components.data.shards import manifest_path
+from components.models import model_size
 from components.track.datasets import split_dataset
 from components.track.registry import logged_model_id
 from components.track.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, connect
@@ -71,6 +72,8 @@ def test_train_and_evaluate_runs_record_datasets_share_tags_and_link_the_version
     # metrics against that model, so the version's model page lists them.
     version = client.get_model_version("seg_baseline", trained.pointer.version)
     assert eval_run.data.tags["model_version"] == str(version.version) and version.tags["evaluation_run_id"] == eval_run.info.run_id
+    size = model_size(trained.model)
+    assert version.tags["parameters"] == str(size["parameters"]) and float(version.tags["size_mb"]) == size["size_mb"] > 0
     assert [m.model_id for m in eval_run.inputs.model_inputs] == [logged_model_id(trained.pointer)]
     logged = client.get_logged_model(logged_model_id(trained.pointer))
     assert {m.key for m in logged.metrics if m.run_id == eval_run.info.run_id} >= {"test/miou", "test/pixel_acc"}
