@@ -4,12 +4,15 @@ stage's frame pairs, evaluated on its whole test clips.
 Input: `pair`, frames a and b side by side in channels (H x W x 6, collated N x 6 x H x W). Output: `flow`, the
 flow of a's pixels into b, and `flow_back` (components.models.warp's convention). Predictions are flows in
 numpy (H x W x 2); for a clip, a dict {(t, s): flow of frame t into frame s} over every pair the evaluation
-reads: both directions at each of the clip's stored gaps. The trivial baseline is zero flow: it copies I_t for
-reconstruction, and its EPE is the length of the true flow.
+reads: both directions at each of the clip's stored gaps, and each frame into its tracking context. The trivial
+baseline is zero flow: it copies I_t for reconstruction, its EPE is the length of the true flow, and it tracks
+by copying the first frame's masks (Table 7.1's identity baseline).
 
 Metrics (pooled over pixels, components.metrics.flow): EPE at each gap, over all pixels and over the non-occluded
 ones (`_noc`); reconstruction error of I_{t+m} from I_t warped by the flow of t+m into t, for m in
 `evaluate.reconstruction_gaps` (Table 7.2). Validation pairs get the same at their own gap (epe, recon_l1).
+Tracking (§7.3.1, components.tasks.propagation): the first frame's instance masks carried through each clip,
+scored with the DAVIS-2017 conventions (components.metrics.tracking) as `track_J_mean`, `track_jf_mean`, ...
 """
 from __future__ import annotations
 
@@ -23,18 +26,27 @@ from components.config import EvaluateConfig, LossConfig, ModelConfig
 from components.data.transforms import FLOW_FIELDS, hflip, image_tensor
 from components.losses.video import endpoint_error, mgpff_loss
 from components.metrics.flow import PooledMean, endpoint_errors, reconstruction_errors
+from components.metrics.tracking import clip_scores, overall_scores
 from components.models.warp import downsample_flow, warp
 from components.tasks.base import Batch, DatasetInfo, Evaluation, Outputs, Predictor, Task
 from components.tasks.colorize import flow_to_color
+from components.tasks.propagation import context_frames, propagate
 
 Pair = tuple[int, int]
 CLIP_BATCH = 16   # frame pairs per forward pass when predicting a clip
+# Tracking (§7.3.1): masks propagated from the 3 previous frames and the given first one, the thesis's best
+# setting (Table 7.1, mgPFF^1st K=3).
+TRACKING_WINDOW, TRACKING_FIRST = 3, True
 
 
 def clip_pairs(sample: dict) -> list[Pair]:
-    """A test clip -> every (t, s) its evaluation reads: s = t + g and t - g for each stored gap g."""
+    """A test clip -> every (t, s) its evaluation reads: s = t + g and t - g for each stored gap g, and, when it
+    has masks, each frame into its tracking context frames."""
     frames, gaps = sample["frames"].shape[0], sample["meta"]["gaps"]
-    return [pair for gap in gaps for t in range(frames - gap) for pair in ((t, t + gap), (t + gap, t))]
+    pairs = {pair for gap in gaps for t in range(frames - gap) for pair in ((t, t + gap), (t + gap, t))}
+    if "masks" in sample:
+        pairs |= {(t, c) for t in range(1, frames) for c in context_frames(t, TRACKING_WINDOW, TRACKING_FIRST)}
+    return sorted(pairs)
 
 
 def warp_frame(frame: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -49,6 +61,7 @@ class VideoEvaluation(Evaluation):
     def __init__(self, config: EvaluateConfig) -> None:
         self.reconstruction_gaps = config.reconstruction_gaps
         self.pooled: dict[str, PooledMean] = defaultdict(PooledMean)
+        self.objects: list[dict[str, dict[str, float]]] = []     # tracking: J and F statistics per object
 
     def update(self, predictions: Sequence, samples: Sequence[dict]) -> None:
         for prediction, sample in zip(predictions, samples):
@@ -73,9 +86,16 @@ class VideoEvaluation(Evaluation):
             for t in range(frames.shape[0] - m):
                 rebuilt = warp_frame(frames[t], flows[(t + m, t)])     # I_t carried onto I_{t+m}'s grid
                 self.pooled[f"recon_l1_m{m}"].add(reconstruction_errors(rebuilt, frames[t + m]))
+        if "masks" in sample:
+            masks = sample["masks"]
+            tracked = propagate(masks[0], masks.shape[0], lambda t, s: flows[(t, s)], TRACKING_WINDOW, TRACKING_FIRST)
+            self.objects.extend(clip_scores(tracked, masks).values())
 
     def compute(self) -> dict[str, float]:
-        return {name: pooled.mean for name, pooled in sorted(self.pooled.items())}
+        metrics = {name: pooled.mean for name, pooled in sorted(self.pooled.items())}
+        if self.objects:
+            metrics |= {f"track_{name}": value for name, value in overall_scores(self.objects).items()}
+        return metrics
 
 
 class VideoTask(Task):
@@ -83,8 +103,8 @@ class VideoTask(Task):
     input_field = "pair"
     target_fields = FLOW_FIELDS
     loss_kinds = ("multigrid",)
-    headline = (("recon_l1_m5", False), ("recon_l1_m10", False), ("epe_g1", False), ("epe_g1_noc", False),
-                ("epe_g5", False))
+    headline = (("recon_l1_m5", False), ("recon_l1_m10", False), ("track_J_mean", True), ("track_jf_mean", True),
+                ("epe_g1", False), ("epe_g1_noc", False), ("epe_g5", False))
     trivial_uses_train = False          # zero flow needs no fitting
 
     @property
@@ -93,7 +113,8 @@ class VideoTask(Task):
 
     @property
     def test_fields(self) -> tuple[str, ...]:
-        return ("frames", "flows", "flows_valid")
+        # Required of every test clip: a clip set without instance masks (Sintel) will need them optional.
+        return ("frames", "flows", "flows_valid", "masks")
 
     def example(self, sample: dict, rng: np.random.Generator, model: ModelConfig, augment: bool) -> dict:
         """A stored pair -> its fields plus `pair` (a and b in channels); mirrored half the time when augmenting."""
@@ -128,7 +149,7 @@ class VideoTask(Task):
         device = next(model.parameters()).device
         predictions = []
         for sample in samples:
-            forward, flows = [(t, s) for t, s in clip_pairs(sample) if t < s], {}
+            forward, flows = sorted({(min(pair), max(pair)) for pair in clip_pairs(sample)}), {}
             for start in range(0, len(forward), CLIP_BATCH):
                 chunk = forward[start:start + CLIP_BATCH]
                 inputs = np.stack([np.concatenate([sample["frames"][t], sample["frames"][s]], axis=-1) for t, s in chunk])

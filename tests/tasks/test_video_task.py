@@ -13,6 +13,7 @@ from components.data.transforms import collate, image_tensor
 from components.data.video import clip_sample, pair_sample
 from components.models import create_model
 from components.tasks import get_task
+from components.metrics.tracking import clip_scores, overall_scores
 from components.tasks.video import clip_pairs
 
 HEIGHT, WIDTH, FRAMES, GAPS = 32, 48, 11, (1, 5, 10)
@@ -66,6 +67,12 @@ def test_metrics_of_the_true_and_the_zero_flow(clip: dict) -> None:
     valid = clip["flows_valid"][1, :FRAMES - 5] > 0
     assert copied["epe_g5_noc"] == pytest.approx(lengths[valid].mean())
     assert exact["recon_l1_m5"] < copied["recon_l1_m5"]  # the true flow rebuilds better than copying
+    # Tracking: zero flow copies the first frame's masks (the identity baseline); the true flow tracks better.
+    masks = clip["masks"]
+    identity = overall_scores(list(clip_scores(np.repeat(masks[:1], FRAMES, axis=0), masks).values()))
+    assert copied["track_J_mean"] == pytest.approx(identity["J_mean"])
+    assert copied["track_jf_mean"] == pytest.approx(identity["jf_mean"])
+    assert exact["track_J_mean"] > copied["track_J_mean"] + 0.05
 
 
 def test_training_examples_and_mirroring(pairs: list[dict]) -> None:
@@ -106,7 +113,10 @@ def test_predictions_for_pairs_and_clips(pairs: list[dict], clip: dict) -> None:
         flows = TASK.predict_samples(model, examples)
         clips = TASK.predict_samples(model, [clip])
     assert len(flows) == 4 and flows[0].shape == (HEIGHT, WIDTH, 2)
-    assert set(clips[0]) == set(clip_pairs(clip)) and len(clips[0]) == 2 * sum(FRAMES - g for g in GAPS)
+    gap_pairs = {p for g in GAPS for t in range(FRAMES - g) for p in ((t, t + g), (t + g, t))}
+    tracking = {(t, c) for t in range(1, FRAMES) for c in {0, *range(max(0, t - 3), t)}}
+    assert set(clip_pairs(clip)) == gap_pairs | tracking
+    assert set(clips[0]) == gap_pairs | tracking | {(c, t) for t, c in tracking}   # each pass gives both ways
     # A backward pair's flow comes from its forward pair's flow_back: the same as running the swapped pair.
     t, s = 0, GAPS[-1]
     with torch.no_grad():
