@@ -31,23 +31,17 @@ def propagate(first: np.ndarray, num_frames: int, flow: Flow, window: int, use_f
               threshold: float = THRESHOLD) -> np.ndarray:
     """First frame's label map (H, W; 0 = background, every other id an object), clip length, flows -> label
     maps (T, H, W) of the same ids, frame 0 being `first`."""
-    objects = [int(i) for i in np.unique(first) if i != 0]
-    height, width = first.shape
-    labels = np.zeros((num_frames, height, width), first.dtype)
+    ids = np.asarray([i for i in np.unique(first) if i != 0], first.dtype)
+    labels = np.zeros((num_frames, *first.shape), first.dtype)
     labels[0] = first
-    if not objects:
+    if not len(ids):
         return labels
-    # Binary masks per object and frame, the ones carried on (frame 0: the given masks).
-    masks = np.zeros((num_frames, len(objects), height, width), np.float32)
-    masks[0] = np.stack([first == obj for obj in objects])
     for t in range(1, num_frames):
         context = context_frames(t, window, use_first)
-        carried = [warp(torch.from_numpy(masks[c])[None], torch.from_numpy(flow(t, c)).permute(2, 0, 1)[None])[0]
-                   for c in context]
-        soft = torch.stack(carried).mean(0).numpy()                # objects x H x W
-        winner = soft.argmax(0)
+        # Each context frame's binary object masks (context x objects x H x W), all carried in one warp.
+        masks = np.stack([labels[c][None] == ids[:, None, None] for c in context]).astype(np.float32)
+        flows = np.stack([flow(t, c) for c in context]).transpose(0, 3, 1, 2)
+        soft = warp(torch.from_numpy(masks), torch.from_numpy(np.ascontiguousarray(flows))).mean(0).numpy()
         keep = soft.max(0) >= threshold
-        for index in range(len(objects)):
-            masks[t, index] = keep & (winner == index)
-        labels[t] = np.where(keep, np.asarray(objects, first.dtype)[winner], 0)
+        labels[t] = np.where(keep, ids[soft.argmax(0)], 0)
     return labels
