@@ -95,7 +95,8 @@ class BackboneConfig:
     block: Literal["basic", "bottleneck"] = "basic"
     layers: tuple[int, int, int, int] = (2, 2, 2, 2)   # ResNet-18; (3, 4, 6, 3) with bottleneck is ResNet-50
     width: int = 64                  # channels of the first stage; later stages double it
-    output_stride: Literal[8, 16, 32] = 8   # 8: last two stages dilated 2 and 4 instead of strided (§2.1)
+    output_stride: Literal[8, 16, 32, 64] = 8   # 8: last two stages dilated 2 and 4 instead of strided (§2.1);
+                                                # flownet_s: its coarsest level (FlowNetS: 64)
     decoder: bool = False            # U-shape decoder with skips (Fig 2.2b)
     full_res_stream: bool = False    # extra full-resolution stream (Fig 2.2c)
     frozen_bn: bool = False          # batch-norm statistics and affine frozen (§3.5)
@@ -115,10 +116,14 @@ class LossConfig:
     fb_weight: float = 1.0        # Eq. 7.8 lambda_fb: forward-backward consistency
     smooth_weight: float = 1.0    # Eq. 7.8 lambda_sm: flow smoothness
     supervised: float = 0.0       # Fig 7.2's alpha: weight of the endpoint error against true flow (1 - alpha: the rest)
+    # flownet: per-pixel-mean weights of the full-resolution flow, then of each prediction level finest first.
+    # FlowNet's (0.005, 0.01, 0.02, 0.08, 0.32) for 1/4..1/64 are for sums over pixels: as means, 1 : 0.5 : 0.25 ...
+    level_weights: tuple[float, ...] = (1.0, 1.0, 0.5, 0.25, 0.25, 0.25)
 
     def __post_init__(self) -> None:
         _check(min(self.flow_weight, self.fb_weight, self.smooth_weight) >= 0, "loss weights must be >= 0")
         _check(0.0 <= self.supervised <= 1.0, "loss.supervised (alpha) must be in [0, 1]")
+        _check(all(w >= 0 for w in self.level_weights), "loss.level_weights must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,10 @@ TINY_PARAMS = {
                   "loss": {"kind": "multigrid", "flow_weight": 3.0, "fb_weight": 0.1, "smooth_weight": 0.01},
                   "train": {"steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 2,
                             "optim": {"name": "adam", "lr": 0.001, "schedule": "constant"}}},
+        "flownet_s": {"data": "video", "backbone": {"width": 8, "output_stride": 16},
+                      "loss": {"kind": "flownet", "supervised": 1.0},
+                      "train": {"steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 2,
+                                "optim": {"name": "adam", "lr": 0.001, "schedule": "constant"}}},
     },
 }
 

@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 
 from components.config import LossConfig
+from components.errors import PixelpredError
 from components.models.filter_flow import apply_filter_flow
-from components.models.warp import in_bounds, warp
+from components.models.warp import downsample_flow, in_bounds, pyramid, warp
 
 CHARBONNIER_EPS = 1e-3   # §7.2.2: phi(s) = mean sqrt(s^2 + 0.001^2)
 
@@ -72,3 +73,42 @@ def mgpff_loss(scales: list[dict[str, Tensor]], loss: LossConfig) -> tuple[Tenso
     # One device-to-host copy for all parts, not one per term and scale.
     means = (torch.stack([totals[name] for name in totals]) / len(scales)).tolist()
     return value, dict(zip(totals, means))
+
+
+def flownet_loss(outputs: dict, a: Tensor, b: Tensor, targets: dict[str, Tensor] | None,
+                 loss: LossConfig) -> tuple[Tensor, dict[str, float]]:
+    """FlowNetS's multi-scale loss, both directions: at the full-resolution flow and at every prediction level
+    (finest first, weighted by `loss.level_weights`), alpha x EPE against the true flow (in full-resolution
+    pixels at every level, as FlowNet) + (1 - alpha) x (photometric + smooth_weight x smoothness) on the frames
+    averaged down to the level (alpha = `loss.supervised`; `targets` may be None when alpha = 0)."""
+    alpha = loss.supervised
+    if alpha and targets is None:
+        raise ValueError("a supervised flownet loss needs the true flows")
+    levels = [outputs] + outputs["levels"][::-1]                        # full resolution, then finest first
+    if len(loss.level_weights) < len(levels):
+        raise PixelpredError(f"loss.level_weights has {len(loss.level_weights)} weights for {len(levels)} levels")
+    multiple = 2 ** (len(outputs["levels"]) + 1)          # predictions at levels 2..L: the input multiple 2^L
+    if a.shape[-2] % multiple or a.shape[-1] % multiple:
+        raise PixelpredError(f"flownet training needs frames whose sides are multiples of {multiple} (the levels' "
+                             f"grids), got {tuple(a.shape[-2:])}: set train.patch")
+    frames = pyramid(torch.cat([a, b], dim=1), multiple.bit_length())   # strides 1, 2, ..., multiple
+    totals = {"epe": 0.0, "photo": 0.0, "smooth": 0.0}
+    value: Tensor | float = 0.0
+    for level, weight in zip(levels, loss.level_weights):
+        size = level["flow"].shape[-2:]
+        images = next(image for image in frames if image.shape[-2:] == size)
+        stride = a.shape[-1] / size[-1]
+        terms: dict[str, Tensor | float] = {"epe": 0.0, "photo": 0.0, "smooth": 0.0}
+        for name, target_frame, source_frame in (("flow", images[:, :3], images[:, 3:]),
+                                                 ("flow_back", images[:, 3:], images[:, :3])):
+            flow = level[name]
+            if alpha:
+                terms["epe"] = terms["epe"] + stride * endpoint_error(flow, downsample_flow(targets[name], size))
+            if alpha < 1:
+                terms["photo"] = terms["photo"] + flow_warp_loss(target_frame, source_frame, flow)
+                terms["smooth"] = terms["smooth"] + smoothness_loss(flow)
+        value = value + weight * (alpha * terms["epe"]
+                                  + (1 - alpha) * (terms["photo"] + loss.smooth_weight * terms["smooth"]))
+        for name, term in terms.items():
+            totals[name] = totals[name] + (term.detach() if isinstance(term, Tensor) else term) / 2
+    return value, {name: float(total) / len(levels) for name, total in totals.items() if isinstance(total, Tensor)}

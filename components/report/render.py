@@ -9,7 +9,7 @@ from typing import Sequence
 
 from components.report.figures import PageFigure, figure_lines
 from components.report.shifted import shifted_section
-from components.report.thesis import ACCEPTANCE, DATASET_LABELS, THESIS_SIZE_MB, passes, test_dataset, thesis_result
+from components.report.thesis import DATASET_LABELS, THESIS_SIZE_MB, acceptance, passes, test_dataset, thesis_result
 from components.tasks import get_task
 
 LOWER_IS_BETTER = ("mean", "median", "rmse", "abs_rel", "rmse_log")    # metrics outside a task's headline too
@@ -34,8 +34,8 @@ def summary_section(evaluations: dict[str, dict]) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for name, summary in evaluations.items():
         task = get_task(summary["task"])
-        metric = ACCEPTANCE[task.name][0]
-        _, ok = passes(task.name, summary["model"], summary["trivial"])
+        metric = acceptance(name, task.name)[0]
+        _, ok = passes(name, task.name, summary["model"], summary["trivial"])
         lines.append(f"| {name} | {task.name} | {data_label(summary)} | {metric} {_arrow(dict(task.headline), metric)} "
                      f"| {_fmt(summary['model'][metric])} | {_fmt(summary['trivial'][metric])} "
                      f"| {'PASS' if ok else '**FAIL**'} |")
@@ -62,7 +62,7 @@ def model_section(name: str, summary: dict, figures: Sequence[PageFigure] = (), 
     task = get_task(summary["task"])
     trivial = summary["trivial"]
     thesis_column, thesis = thesis_header(name, summary)
-    check, ok = passes(task.name, summary["model"], trivial)
+    check, ok = passes(name, task.name, summary["model"], trivial)
     version = summary["registered"]["version"]
     lines = [f"### {name} ({task.name}, registered version {version})", "",
              f"Acceptance vs trivial baseline: **{'PASS' if ok else 'FAIL'}** — {check}", ""]

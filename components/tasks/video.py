@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from components.config import EvaluateConfig, LossConfig, ModelConfig
-from components.data.transforms import FLOW_FIELDS, hflip, image_tensor
-from components.losses.video import endpoint_error, mgpff_loss
+from components.data.transforms import FLOW_FIELDS, IMAGE_MEAN, IMAGE_STD, hflip, image_tensor
+from components.errors import PixelpredError
+from components.losses.video import endpoint_error, flownet_loss, mgpff_loss
 from components.metrics.flow import PooledMean, endpoint_errors, reconstruction_errors
 from components.metrics.tracking import clip_scores, overall_scores
 from components.models.warp import downsample_flow, warp
@@ -102,7 +103,7 @@ class VideoTask(Task):
     name = "video"
     input_field = "pair"
     target_fields = FLOW_FIELDS
-    loss_kinds = ("multigrid",)
+    loss_kinds = ("multigrid", "flownet")     # mgpff's Eq. 7.8 terms; flownet_s's multi-scale loss
     headline = (("recon_l1_m5", False), ("recon_l1_m10", False), ("track_J_mean", True), ("track_jf_mean", True),
                 ("epe_g1", False), ("epe_g1_noc", False), ("epe_g5", False))
     trivial_uses_train = False          # zero flow needs no fitting
@@ -123,7 +124,15 @@ class VideoTask(Task):
         return {**sample, "pair": np.concatenate([sample["a"], sample["b"]], axis=-1)}
 
     def loss(self, outputs: Outputs, batch: Batch, loss: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
-        self.check_loss(loss)
+        kind = self.check_loss(loss)
+        expected = "scales" if kind == "multigrid" else "levels"
+        if expected not in outputs:
+            raise PixelpredError(f"loss.kind '{kind}' needs a model returning '{expected}' (multigrid: mgpff, "
+                                 "flownet: flownet_s)")
+        if kind == "flownet":
+            frames = self._frames(batch["image"])
+            value, parts = flownet_loss(outputs, *frames, batch if loss.supervised else None, loss)
+            return value, {"loss": value.item(), **parts}
         value, parts = mgpff_loss(outputs["scales"], loss)
         if loss.supervised:
             # Every scale's total flow against the true flow at that scale: with weights shared over scales, a
@@ -133,6 +142,13 @@ class VideoTask(Task):
             value = (1.0 - loss.supervised) * value + loss.supervised * epe
             parts["epe"] = epe.item()
         return value, {"loss": value.item(), **parts}
+
+    @staticmethod
+    def _frames(pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised pair N x 6 x H x W -> frames a and b in [0, 1]."""
+        mean = torch.from_numpy(IMAGE_MEAN).to(pair).view(1, 3, 1, 1)
+        std = torch.from_numpy(IMAGE_STD).to(pair).view(1, 3, 1, 1)
+        return pair[:, :3] * std + mean, pair[:, 3:] * std + mean
 
     def predict(self, outputs: Outputs) -> list[np.ndarray]:
         return self._numpy(outputs["flow"])

@@ -30,7 +30,15 @@ def summary(task, model, trivial, name="t", dataset="synth"):
     ("video", {"recon_l1_m5": 7.6}, {"recon_l1_m5": 15.0}, False),
 ])
 def test_acceptance_checks(task, model, trivial, expected):
-    assert passes(task, model, trivial)[1] is expected
+    assert passes("a_model", task, model, trivial)[1] is expected
+
+
+def test_a_model_can_have_its_own_check():
+    # flownet_s is judged by its endpoint error, mgpff (same task) by reconstruction.
+    metrics, zero = {"recon_l1_m5": 15.0, "epe_g1": 0.6}, {"recon_l1_m5": 15.0, "epe_g1": 1.2}
+    assert passes("flownet_s", "video", metrics, zero) == ("epe_g1 0.60 <= 0.5 x 1.20", True)
+    assert passes("mgpff", "video", metrics, zero)[1] is False
+    assert passes("flownet_s", "video", {**metrics, "epe_g1": 0.61}, zero)[1] is False
 
 
 def test_report_lists_model_trivial_and_thesis_side_by_side():
