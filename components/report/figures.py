@@ -37,6 +37,10 @@ COPIED_IMAGES = (
     ("filter_pca.png", "Top-10 principal filters of the predicted per-pixel filters (§6.5)"),
     ("filter_clusters.png", "Filter clusters (§6.5), left to right: degraded input, k-means cluster of each "
                             "pixel's filter"),
+    ("tracking.png", "Tracking by mask propagation (§7.3.1), per test clip: frames with the propagated masks, "
+                     "then with the true ones"),
+    ("pixel_tracks.png", "Pixel tracks, per test clip: a grid of pixels in the first frame and their paths to the "
+                         "last, chained through the predicted flows of consecutive frames (colour: start position)"),
 )
 
 

@@ -30,14 +30,16 @@ from components.metrics.flow import PooledMean, endpoint_errors, reconstruction_
 from components.metrics.tracking import clip_scores, overall_scores
 from components.models.warp import downsample_flow, warp
 from components.tasks.base import Batch, DatasetInfo, Evaluation, Outputs, Predictor, Task
-from components.tasks.colorize import flow_to_color
+from components.tasks.colorize import flow_to_color, panel
 from components.tasks.propagation import context_frames, propagate
+from components.tasks.video_views import draw_tracks, grid_points, overlay_labels, track_colors, track_points
 
 Pair = tuple[int, int]
 CLIP_BATCH = 16   # frame pairs per forward pass when predicting a clip
 # Tracking (§7.3.1): masks propagated from the 3 previous frames and the given first one, the thesis's best
 # setting (Table 7.1, mgPFF^1st K=3).
 TRACKING_WINDOW, TRACKING_FIRST = 3, True
+VIEW_CLIPS, VIEW_FRAMES, TRACK_GRID = 2, 5, 12     # views: clips, frames shown per clip, pixels between tracks
 
 
 def clip_pairs(sample: dict) -> list[Pair]:
@@ -174,6 +176,34 @@ class VideoTask(Task):
                     flows[(t, s)], flows[(s, t)] = there, back
             predictions.append(flows)
         return predictions
+
+    def explain(self, model: torch.nn.Module, samples: Sequence[dict]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Fig 7.4-like views of the first VIEW_CLIPS test clips: `tracking`, per clip a row of frames with the
+        propagated masks over a row with the true ones; `pixel_tracks`, per clip the first frame with a grid of
+        pixels and the last frame with their paths, chained through the predicted flows of consecutive frames."""
+        clips = [sample for sample in samples if "frames" in sample][:VIEW_CLIPS]
+        if not clips:
+            return {}, {}
+        model.eval()
+        with torch.no_grad():
+            predictions = self.predict_samples(model, clips)
+        tracking, tracks = [], []
+        for flows, clip in zip(predictions, clips):
+            frames, count = clip["frames"], clip["frames"].shape[0]
+            shown = np.linspace(0, count - 1, VIEW_FRAMES).round().astype(int)
+            if "masks" in clip:
+                tracked = propagate(clip["masks"][0], count, lambda t, s: flows[(t, s)], TRACKING_WINDOW, TRACKING_FIRST)
+                tracking += [[overlay_labels(frames[t], tracked[t]) for t in shown],
+                             [overlay_labels(frames[t], clip["masks"][t]) for t in shown]]
+            height, width = frames.shape[1:3]
+            start = grid_points(height, width, TRACK_GRID)
+            paths = track_points([flows[(t, t + 1)] for t in range(count - 1)], start)
+            colors = track_colors(start, height, width)
+            tracks.append([draw_tracks(frames[0], paths[:1], colors), draw_tracks(frames[-1], paths, colors)])
+        views = {"pixel_tracks": panel(tracks)}
+        if tracking:
+            views["tracking"] = panel(tracking)
+        return views, {}
 
     def evaluation(self, config: EvaluateConfig, info: DatasetInfo) -> Evaluation:
         return VideoEvaluation(config)

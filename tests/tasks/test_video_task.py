@@ -15,6 +15,7 @@ from components.models import create_model
 from components.tasks import get_task
 from components.metrics.tracking import clip_scores, overall_scores
 from components.tasks.video import clip_pairs
+from components.tasks.video_views import SCALE
 
 HEIGHT, WIDTH, FRAMES, GAPS = 32, 48, 11, (1, 5, 10)
 TASK = get_task("video")
@@ -124,3 +125,13 @@ def test_predictions_for_pairs_and_clips(pairs: list[dict], clip: dict) -> None:
     np.testing.assert_allclose(clips[0][(s, t)], swapped["flow"][0].permute(1, 2, 0).numpy(), atol=1e-4)
     row = TASK.panel_row(clips[0], clip)
     assert len(row) == 5 and all(image.shape == (HEIGHT, WIDTH, 3) and image.dtype == np.uint8 for image in row)
+
+
+def test_views_show_propagated_masks_and_pixel_tracks(clip: dict) -> None:
+    model = create_model("flownet_s", BackboneConfig(width=4, output_stride=16))
+    views, scalars = TASK.explain(model, [clip, clip, clip])
+    assert scalars == {} and set(views) == {"tracking", "pixel_tracks"}
+    # VIEW_CLIPS clips: two rows each (propagated, true masks) of VIEW_FRAMES frames, SCALE x larger, 2-px gutters.
+    assert views["tracking"].shape == (4 * HEIGHT * SCALE + 3 * 2, 5 * WIDTH * SCALE + 4 * 2, 3)
+    assert views["pixel_tracks"].shape == (2 * HEIGHT * SCALE + 2, 2 * WIDTH * SCALE + 2, 3)
+    assert TASK.explain(model, []) == ({}, {})
