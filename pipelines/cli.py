@@ -15,7 +15,7 @@ import sys
 from components.errors import PixelpredError
 
 STAGES = ("download", "prepare", "degrade", "train", "evaluate", "report", "ablate", "claims", "restore", "ui", "cluster",
-          "overlay", "panoramas", "video")
+          "overlay", "panoramas", "video", "flow", "edit")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,11 +9,10 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from components.config import load_params
-from components.errors import PixelpredError
+from components.data.image_io import read_rgb
 from components.tasks.colorize import flow_to_color
 from components.track.registry import load_registered
 from components.track.tracking import connect
@@ -32,10 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    try:
-        image = np.asarray(Image.open(args.input).convert("RGB"))
-    except (OSError, UnidentifiedImageError) as err:
-        raise PixelpredError(f"cannot read image {args.input}: {err}") from None
+    image = read_rgb(args.input)
     connect(params.tracking, params.root)
     model = load_registered(args.model)
     restored, flow = restore_image(model, image, args.tile, args.margin)

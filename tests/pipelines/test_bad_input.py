@@ -128,3 +128,17 @@ def test_restore_reports_an_unreadable_image(tmp_path):
     result = run_stage(tmp_path, TINY_PARAMS, "restore", "--model", "pff_jpeg@champion", "in.png", "out.png")
     assert_one_error(result, "cannot read image in.png")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_flow_and_edit_report_bad_images_before_loading_a_model(tmp_path):
+    from PIL import Image
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((20, 31, 3), np.uint8)).save(tmp_path / "b.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    result = run_stage(tmp_path, TINY_PARAMS, "flow", "a.png", "b.png", "out.flo")
+    assert_one_error(result, "the frames must have one size")
+    result = run_stage(tmp_path, TINY_PARAMS, "flow", "a.png", "bad.png", "out.flo")
+    assert_one_error(result, "cannot read image bad.png")
+    result = run_stage(tmp_path, TINY_PARAMS, "edit", "a.png", "bad.png", "a.png", "out.png")
+    assert_one_error(result, "cannot read image bad.png")
+    assert not any((tmp_path / name).exists() for name in ("out.flo", "out.png"))

@@ -150,6 +150,53 @@ def test_restore_cli_runs_the_registered_model_tile_by_tile(project, tmp_path):
     assert bad.returncode == 2 and "NAME@ALIAS" in bad.stderr and not (tmp_path / "bad.png").exists()
 
 
+def test_flow_cli_writes_a_flo_file_from_the_registered_video_model(project, tmp_path):
+    from PIL import Image
+
+    from components.data.flo import read_flo
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    second = np.roll(first, 2, axis=1)                                   # not multiples of the model's 16
+    Image.fromarray(first).save(tmp_path / "a.png")
+    Image.fromarray(second).save(tmp_path / "b.png")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+    def flow(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipelines.cli", "flow", *args], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    run = flow(str(tmp_path / "a.png"), str(tmp_path / "b.png"), str(tmp_path / "out.flo"), "--tile", "32",
+               "--margin", "16")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert read_flo(tmp_path / "out.flo").shape == (40, 60, 2)
+    assert np.asarray(Image.open(tmp_path / "out.png")).shape == (40, 60, 3)
+    wrong = flow(str(tmp_path / "a.png"), str(tmp_path / "b.png"), str(tmp_path / "x.flo"), "--model", "pff_jpeg@champion")
+    assert wrong.returncode == 2 and "not a video model" in wrong.stderr and not (tmp_path / "x.flo").exists()
+    png = flow(str(tmp_path / "a.png"), str(tmp_path / "b.png"), str(tmp_path / "x.png"))
+    assert png.returncode == 2 and "must be a .flo file" in png.stderr
+
+
+def test_edit_cli_blends_a_patch_three_ways_with_the_registered_mgpff(project, tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    target = np.clip(rng.normal(120, 20, (48, 64, 3)), 0, 255).astype(np.uint8)
+    source = np.full((20, 20, 3), (230, 20, 20), np.uint8)
+    mask = np.zeros((20, 20), np.uint8)
+    mask[5:15, 5:15] = 255
+    for name, image in (("t.png", target), ("s.png", source), ("m.png", mask)):
+        Image.fromarray(image).save(tmp_path / name)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "edit", *(str(tmp_path / n) for n in ("t.png", "s.png", "m.png")),
+                          str(tmp_path / "out.png"), "--at", "20", "10"],
+                         cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    edited = np.asarray(Image.open(tmp_path / "out.png"))
+    assert edited.shape == target.shape
+    np.testing.assert_array_equal(edited[:10], target[:10])          # outside the patch: the target
+    # target | pasted | alpha | Poisson | mgPFF, with 2-px gutters.
+    assert np.asarray(Image.open(tmp_path / "out.panel.png")).shape == (48, 5 * 64 + 4 * 2, 3)
+
+
 def test_a_clone_without_weights_or_registry_retrains(project, tmp_path):
     """A fresh clone of a repo with a committed dvc.lock: pointers and metrics in git, the shards
     re-rendered byte for byte, but no DVC cache and no MLflow store. The pointers name registry
