@@ -9,7 +9,8 @@ from typing import Sequence
 
 from components.report.figures import PageFigure, figure_lines
 from components.report.shifted import shifted_section
-from components.report.thesis import DATASET_LABELS, THESIS_SIZE_MB, acceptance, passes, test_dataset, thesis_result
+from components.report.thesis import (DATASET_LABELS, TABLE_7_1, TABLE_7_2, THESIS_SIZE_MB, acceptance, passes,
+                                      test_dataset, thesis_result)
 from components.tasks import get_task
 
 LOWER_IS_BETTER = ("mean", "median", "rmse", "abs_rel", "rmse_log")    # metrics outside a task's headline too
@@ -124,6 +125,37 @@ def restoration_section(evaluations: dict[str, dict]) -> list[str]:
     return lines
 
 
+VIDEO_ROWS = (("identity", "identity (zero flow)"), ("flownet_s", "optical flow: flownet_s"), ("mgpff", "mgPFF: mgpff"))
+
+
+def video_section(evaluations: dict[str, dict]) -> list[str]:
+    """Tables 7.2 and 7.1 layout: identity, optical flow (flownet_s) and mgPFF on our test clips, beside the
+    thesis's rows on DAVIS-2017 val (other data: not comparable one-to-one)."""
+    models = {name: evaluations[name] for name, _ in VIDEO_ROWS if name in evaluations}
+    if not models:
+        return []
+    first = next(iter(models.values()))
+    rows = {"identity": first["trivial"], **{name: summary["model"] for name, summary in models.items()}}
+    lines = ["## Video (thesis Tables 7.2 and 7.1 layout)", "",
+             f"Ours on the {data_label(first)} test clips; the thesis's on DAVIS-2017 val (other data). Its optical "
+             "flow is the supervised FlowNet2; ours is FlowNetS trained on the synth flow.", ""]
+    for title, table, metrics in (
+            ("Table 7.2: long-range reconstruction, mean L1 on 0–255 ↓", TABLE_7_2, ("recon_l1_m5", "recon_l1_m10")),
+            ("Table 7.1: tracking by mask propagation ↑", TABLE_7_1,
+             ("track_J_mean", "track_J_recall", "track_F_mean", "track_F_recall"))):
+        lines += [f"### {title}", "",
+                  "| method | " + " | ".join(metrics) + " | thesis method | " + " | ".join(f"thesis {m}" for m in metrics) + " |",
+                  "|---" * (2 * len(metrics) + 2) + "|"]
+        for name, label in VIDEO_ROWS:
+            if name not in rows:
+                continue
+            thesis_label, thesis = table[name]
+            lines.append(f"| {label} | " + " | ".join(_fmt(rows[name].get(m)) for m in metrics) + f" | {thesis_label} | "
+                         + " | ".join(_fmt(thesis.get(m)) for m in metrics) + " |")
+        lines.append("")
+    return lines
+
+
 def render_report(evaluations: dict[str, dict], figures: dict[str, list[PageFigure]] | None = None,
                   figures_link: str = "", claims_link: str | None = None) -> str:
     """Summaries, their figures and the figures directory's path relative to the page -> the Markdown page.
@@ -142,5 +174,6 @@ def render_report(evaluations: dict[str, dict], figures: dict[str, list[PageFigu
     for name, summary in evaluations.items():
         lines += model_section(name, summary, figures.get(name, []), figures_link)
     lines += restoration_section(evaluations)
+    lines += video_section(evaluations)
     lines += shifted_section(evaluations)
     return "\n".join(lines) + "\n"

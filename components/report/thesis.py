@@ -61,6 +61,19 @@ THESIS_NUMBERS: dict[str, tuple[ThesisResult, ...]] = {
 }
 
 
+# Tables 7.1-7.2 (DAVIS-2017 val), per row: the thesis's method and its numbers, as fractions (Table 7.1 gives
+# percent). Our rows: identity = zero flow, optical flow = flownet_s (the thesis's is the supervised FlowNet2),
+# mgPFF = mgpff, tracked like the thesis's best row (first frame + K = 3 previous frames).
+TABLE_7_2 = {"identity": ("Identity", {"recon_l1_m5": 82.0, "recon_l1_m10": 97.7}),
+             "flownet_s": ("FlowNet2", {"recon_l1_m5": 62.4, "recon_l1_m10": 90.3}),
+             "mgpff": ("mgPFF", {"recon_l1_m5": 7.32, "recon_l1_m10": 8.83})}
+TABLE_7_1 = {"identity": ("Identity", {"track_J_mean": 0.221, "track_J_recall": 0.159, "track_F_mean": 0.236,
+                                       "track_F_recall": 0.117}),
+             "flownet_s": ("FlowNet2^1st (K = 7)", {"track_J_mean": 0.267, "track_F_mean": 0.252}),
+             "mgpff": ("mgPFF^1st (K = 3)", {"track_J_mean": 0.422, "track_J_recall": 0.418, "track_F_mean": 0.469,
+                                             "track_F_recall": 0.444})}
+
+
 # model -> the size the thesis quotes for it, in MB (fp32 weights).
 THESIS_SIZE_MB = {"mgpff": 4.6}   # §7.2.6, at full width
 

@@ -195,3 +195,24 @@ def test_the_model_size_is_shown_beside_the_thesis_figure():
     assert "**FAIL** — recon_l1_m5 8.00 <= 0.5 x 15.00" in page and "ours (synth clips test)" in page
     row = next(line for line in page.splitlines() if line.startswith("| recon_l1_m5"))
     assert [cell.strip() for cell in row.split("|")[1:5]] == ["recon_l1_m5 ↓", "8.000", "15.000", "7.320"]
+
+
+def test_video_tables_put_identity_flownet_and_mgpff_beside_the_thesis_rows():
+    zero = {"recon_l1_m5": 15.0, "recon_l1_m10": 19.0, "track_J_mean": 0.36, "track_J_recall": 0.35,
+            "track_F_mean": 0.38, "track_F_recall": 0.30, "epe_g1": 1.2}
+    mgpff = {**zero, "recon_l1_m5": 8.2, "recon_l1_m10": 12.1, "track_J_mean": 0.53}
+    flownet = {**zero, "recon_l1_m5": 14.9}
+    page = render_report({"mgpff": summary("video", mgpff, zero, "zero_flow", dataset="synth_video"),
+                          "flownet_s": summary("video", flownet, zero, "zero_flow", dataset="synth_video")})
+    section = page.split("## Video (thesis Tables 7.2 and 7.1 layout)")[1]
+    reconstruction = section.split("### Table 7.1")[0]
+    cells = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+             for line in reconstruction.splitlines() if line.startswith("| ") and "---" not in line}
+    assert cells["identity (zero flow)"] == ["15.000", "19.000", "Identity", "82.000", "97.700"]
+    assert cells["optical flow: flownet_s"] == ["14.900", "19.000", "FlowNet2", "62.400", "90.300"]
+    assert cells["mgPFF: mgpff"] == ["8.200", "12.100", "mgPFF", "7.320", "8.830"]
+    tracking = section.split("### Table 7.1")[1]
+    row = next(line for line in tracking.splitlines() if line.startswith("| mgPFF"))
+    assert "| 0.530 | 0.350 | 0.380 | 0.300 | mgPFF^1st (K = 3) | 0.422 | 0.418 | 0.469 | 0.444 |" in row
+    # Without video models there is no such section.
+    assert "## Video" not in render_report({"seg_baseline": summary("segmentation", {"miou": 0.5}, {"miou": 0.1})})
