@@ -12,13 +12,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from components.data.transforms import image_tensor
 from components.errors import PixelpredError
 from components.models.filter_flow import apply_filter_flow
+from components.tools.flow import pad_to_multiple
 
 FEATHER_SIGMA = 3.0     # alpha blending: the mask's edge softened over a few pixels
 
@@ -65,9 +65,8 @@ def reconstruct(model: nn.Module, image: np.ndarray, reference: np.ndarray) -> n
     """mgPFF: `image` rebuilt from `reference` (same size) by the finest scale's filters applied to the reference
     warped by the coarser scales' flow (Eq. 7.2) -> uint8. Padded (edge replication) to the model's multiple."""
     height, width = image.shape[:2]
-    multiple = model.input_multiple
     pair = image_tensor(np.concatenate([image, reference], axis=-1))
-    finest = model.eval()(F.pad(pair, (0, -width % multiple, 0, -height % multiple), mode="replicate"))["scales"][-1]
+    finest = model.eval()(pad_to_multiple(pair, model.input_multiple))["scales"][-1]
     rebuilt = apply_filter_flow(finest["b_on_a"], finest["filters_a"])[0, :, :height, :width]
     return np.round(rebuilt.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 

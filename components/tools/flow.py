@@ -11,6 +11,13 @@ from components.errors import PixelpredError
 from components.train.tiling import run_tiled
 
 
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """N x C x H x W -> padded at the bottom and right by edge replication to multiples of `multiple` (crop the
+    model's output back to H x W)."""
+    height, width = x.shape[-2:]
+    return F.pad(x, (0, -width % multiple, 0, -height % multiple), mode="replicate")
+
+
 @torch.no_grad()
 def estimate_flow(model: nn.Module, first: np.ndarray, second: np.ndarray, tile: int = 256,
                   margin: int = 64) -> np.ndarray:
@@ -23,8 +30,7 @@ def estimate_flow(model: nn.Module, first: np.ndarray, second: np.ndarray, tile:
 
     def flow_tile(pair: torch.Tensor) -> torch.Tensor:
         height, width = pair.shape[-2:]
-        padded = F.pad(pair, (0, -width % multiple, 0, -height % multiple), mode="replicate")
-        return model(padded)["flow"][..., :height, :width]
+        return model(pad_to_multiple(pair, multiple))["flow"][..., :height, :width]
 
     tile, margin = -(-tile // multiple) * multiple, -(-margin // multiple) * multiple   # round up to the stride
     pair = image_tensor(np.concatenate([first, second], axis=-1))
