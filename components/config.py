@@ -301,7 +301,8 @@ class EvaluateConfig:
     boundary_thresholds: int = 99
     panels: int = 4                  # test images shown in the evaluation run's panel
     processes: int = 0               # processes for boundary matching (0: one per core)
-    reconstruction_gaps: tuple[int, ...] = (5, 10)   # video: I_t warped to I_{t+m} for these m (Table 7.2)
+    # video: I_t warped to I_{t+m} for these m (Table 7.2: 5, 10; Fig 7.2: consecutive frames)
+    reconstruction_gaps: tuple[int, ...] = (1, 5, 10)
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1 and self.boundary_thresholds >= 1, "evaluate.batch_size and boundary_thresholds must be >= 1")
@@ -331,21 +332,41 @@ class DegradeConfig:
         _check(self.synth_train >= 0 and self.synth_val >= 1, "degrade.synth_train must be >= 0 and synth_val >= 1")
 
 
+ALPHA_SEPARATOR = "_alpha"    # claim variants that set loss.supervised: pff_flow_alpha0.5
+
+
 @dataclass(frozen=True)
 class ClaimExperiment:
-    """One claim's runs: every run trains with the settings of models.<model>, once per variant of what
-    `vary` names (and per seed).
+    """One claim's runs: every run trains with the settings of models.<model> (or experiments.models.<model>),
+    once per variant of what `vary` names (and per seed).
 
     vary 'loss': variants are LossConfig.kind values; 'architecture': variants are registered models
-    of the same task (PFF vs CNN at one budget); 'jpeg_quality': degradation.jpeg_quality values ('10', 'mixed').
+    of the same task (PFF vs CNN at one budget); 'jpeg_quality': degradation.jpeg_quality values ('10', 'mixed');
+    'alpha': '<registered model>_alpha<alpha>', loss.supervised set to alpha (Fig 7.2: filter vs offset flow);
+    'model': main-job models, each trained with its own models.<variant> settings instead (mgPFF vs FlowNetS).
     """
-    vary: Literal["loss", "architecture", "jpeg_quality"] = "loss"
+    vary: Literal["loss", "architecture", "jpeg_quality", "alpha", "model"] = "loss"
     model: str = ""
     variants: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check(bool(self.model), "model is required: the models.<name> section every run trains with")
         _check(len(set(self.variants)) == len(self.variants), f"variants repeat: {list(self.variants)}")
+        if self.vary == "alpha":
+            for variant in self.variants:
+                self.alpha_variant(variant)
+
+    @staticmethod
+    def alpha_variant(variant: str) -> tuple[str, float]:
+        """'pff_flow_alpha0.25' -> ('pff_flow', 0.25). Not '@': DVC names a matrix stage by its values after one."""
+        name, _, alpha = variant.rpartition(ALPHA_SEPARATOR)
+        try:
+            value = float(alpha)
+        except ValueError:
+            value = -1.0
+        _check(bool(name) and 0.0 <= value <= 1.0,
+               f"alpha variant '{variant}' must be <model>{ALPHA_SEPARATOR}<alpha in [0, 1]>")
+        return name, value
 
 
 @dataclass(frozen=True)
@@ -353,6 +374,8 @@ class ExperimentsConfig:
     """Thesis-claim experiments (experiments/dvc.yaml): per claim, each variant trained once per seed."""
     seeds: tuple[int, ...] = (0, 1, 2)
     claims: dict[str, ClaimExperiment] = field(default_factory=dict)   # keyed like report.thesis.CLAIMS
+    # Settings of models only the claims train (Fig 7.2's pff_flow): like `models`, outside the main job.
+    models: dict[str, ModelConfig] = field(default_factory=dict)
 
     def claim(self, name: str) -> ClaimExperiment:
         if name not in self.claims:
@@ -380,6 +403,10 @@ class Params:
             known = ", ".join(sorted(self.models)) or "none"
             raise ConfigError(f"model '{name}' has no section under 'models' in params.yaml (configured: {known})")
         return self.models[name]
+
+    def claim_model(self, name: str) -> ModelConfig:
+        """models.<name>, or experiments.models.<name> for a model trained only by the claim experiments."""
+        return self.experiments.models[name] if name in self.experiments.models else self.model(name)
 
 
 class _ParamsLoader(yaml.SafeLoader):

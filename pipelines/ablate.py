@@ -20,7 +20,7 @@ log = logging.getLogger("pixelpred.ablate")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("claim", help="a claim under experiments.claims in params.yaml")
-    parser.add_argument("variant", help="one of the claim's variants: a loss kind, a registered model or a JPEG quality")
+    parser.add_argument("variant", help="one of the claim's variants: a loss kind, a registered model, a JPEG quality or <model>_alpha<alpha>")
     parser.add_argument("--seed", type=int, required=True, help="training seed (weights, data order)")
     parser.add_argument("--shards", type=Path, required=True, help="the variant model's dataset directory")
     parser.add_argument("--out", type=Path, required=True, help="writes metrics.json")
@@ -28,12 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def variant_model(params: Params, experiment: ClaimExperiment, variant: str) -> tuple[str, ModelConfig]:
     """The claim's variant -> (model name, its config): the base model's settings with the varied one replaced."""
-    base = params.model(experiment.model)
-    if experiment.vary == "architecture":
-        if model_task(variant) != model_task(experiment.model):
-            raise PixelpredError(f"variant '{variant}' is a {model_task(variant)} model; the claim trains with "
+    base = params.claim_model(experiment.model)
+    if experiment.vary == "model":
+        return variant, params.model(variant)
+    if experiment.vary in ("architecture", "alpha"):
+        name, alpha = experiment.alpha_variant(variant) if experiment.vary == "alpha" else (variant, None)
+        if model_task(name) != model_task(experiment.model):
+            raise PixelpredError(f"variant '{variant}' is a {model_task(name)} model; the claim trains with "
                                  f"models.{experiment.model}, a {model_task(experiment.model)} model")
-        return variant, base
+        if alpha is None:
+            return name, base
+        return name, dataclasses.replace(base, loss=dataclasses.replace(base.loss, supervised=alpha))
     if experiment.vary == "loss":
         return experiment.model, dataclasses.replace(base, loss=dataclasses.replace(base.loss, kind=variant))
     quality = int(variant) if variant.isdigit() else variant

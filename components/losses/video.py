@@ -75,6 +75,22 @@ def mgpff_loss(scales: list[dict[str, Tensor]], loss: LossConfig) -> tuple[Tenso
     return value, dict(zip(totals, means))
 
 
+def reconstruction_loss(outputs: dict, a: Tensor, b: Tensor, targets: dict[str, Tensor] | None,
+                        loss: LossConfig) -> tuple[Tensor, dict[str, float]]:
+    """Fig 7.2's objective, both directions: (1 - alpha) x Charbonnier of each frame against the model's own
+    reconstruction of it (filters applied, or the bilinear warp) + alpha x EPE against the true flow (alpha =
+    `loss.supervised`); no smoothness or occlusion terms (§7.2.3). `targets` may be None when alpha = 0."""
+    alpha = loss.supervised
+    if alpha and targets is None:
+        raise ValueError("a supervised reconstruction loss needs the true flows")
+    photo = charbonnier(a - outputs["rebuilt"]) + charbonnier(b - outputs["rebuilt_back"])
+    value, parts = (1 - alpha) * photo / 2, {"photo": photo.item() / 2}
+    if alpha:
+        epe = (endpoint_error(outputs["flow"], targets["flow"]) + endpoint_error(outputs["flow_back"], targets["flow_back"])) / 2
+        value, parts["epe"] = value + alpha * epe, epe.item()
+    return value, parts
+
+
 def flownet_loss(outputs: dict, a: Tensor, b: Tensor, targets: dict[str, Tensor] | None,
                  loss: LossConfig) -> tuple[Tensor, dict[str, float]]:
     """FlowNetS's multi-scale loss, both directions: at the full-resolution flow and at every prediction level

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components.config import ALPHA_SEPARATOR
 from components.errors import PixelpredError
 from components.report.thesis import CLAIMS, Claim
 
@@ -41,21 +42,22 @@ def _beats(sign: float, ours: float, theirs: float, tolerance: float = 0.0) -> b
 def verdict(claim: Claim, variants: dict[str, dict]) -> tuple[str, str]:
     """Variant statistics -> (status: holds | does not hold | uninformative | incomplete, one line saying why).
 
-    Each rival is judged on its own: a rival that does not strictly beat the trivial baseline on the
-    compared metric (or whose trivial baseline is unknown) makes that comparison uninformative. The
-    claim holds when the winner matches or beats every informative rival (within the claim's tolerance;
-    strictly beats the trivial baseline too when the claim asks for it) and at least one rival is informative.
+    Each comparison (`Claim.matchups`: the winner against each rival, or explicit pairs) is judged on its own: a
+    rival that does not strictly beat the trivial baseline on the compared metric (or whose trivial baseline is
+    unknown) makes that comparison uninformative. The claim holds when every informative comparison is won
+    (within the claim's tolerance; the winner strictly beats the trivial baseline too where the claim asks for
+    it) and at least one comparison is informative.
     """
-    rivals = [r for r in claim.rivals if r in variants]
-    if claim.winner not in variants or not rivals:
+    matchups = [(ours, rival) for ours, rival in claim.matchups if ours in variants and rival in variants]
+    if not matchups or (claim.beats_trivial or claim.also_beats_trivial) and claim.winner not in variants:
         return INCOMPLETE, f"needs '{claim.winner}' and at least one of {', '.join(claim.rivals)}"
     sign = 1.0 if claim.higher_is_better else -1.0
-    winner, trivial = variants[claim.winner], variants.get(TRIVIAL, {})
+    trivial = variants.get(TRIVIAL, {})
     beaten, informative, parts = True, 0, []
-    for rival in rivals:
+    for name, rival in matchups:
         metric = claim.metric_against(rival)
-        ours, theirs = winner[metric]["mean"], variants[rival][metric]["mean"]
-        part = f"{metric}: {claim.winner} {ours:.3f} vs {rival} {theirs:.3f}"
+        ours, theirs = variants[name][metric]["mean"], variants[rival][metric]["mean"]
+        part = f"{metric}: {name} {ours:.3f} vs {rival} {theirs:.3f}"
         if metric in trivial and _beats(sign, theirs, trivial[metric]["mean"]):
             informative += 1
             beaten &= _beats(sign, ours, theirs, claim.tolerance)
@@ -63,12 +65,13 @@ def verdict(claim: Claim, variants: dict[str, dict]) -> tuple[str, str]:
             known = f"trivial {trivial[metric]['mean']:.3f}" if metric in trivial else "trivial baseline unknown"
             part += f" (uninformative: {rival} does not beat the {known})"
         parts.append(part)
-    if claim.beats_trivial:
-        if claim.metric not in trivial:
-            return INCOMPLETE, "; ".join(parts + ["the trivial baseline is unknown"])
-        ours, base = winner[claim.metric]["mean"], trivial[claim.metric]["mean"]
-        beaten &= _beats(sign, ours, base)     # "beats the degraded input" is strict
-        parts.append(f"{claim.metric}: {claim.winner} {ours:.3f} vs trivial {base:.3f}")
+    against_trivial = ([(claim.metric, claim.higher_is_better)] if claim.beats_trivial else []) + list(claim.also_beats_trivial)
+    for metric, higher in against_trivial:
+        if metric not in trivial or metric not in variants[claim.winner]:
+            return INCOMPLETE, "; ".join(parts + [f"the trivial baseline's or {claim.winner}'s {metric} is unknown"])
+        ours, base = variants[claim.winner][metric]["mean"], trivial[metric]["mean"]
+        beaten &= _beats(1.0 if higher else -1.0, ours, base)     # "beats the degraded input" is strict
+        parts.append(f"{metric}: {claim.winner} {ours:.3f} vs trivial {base:.3f}")
     if claim.tolerance:
         parts.append(f"tolerance {claim.tolerance:g}")
     status = FAILS if not beaten else UNINFORMATIVE if not informative else HOLDS
@@ -144,4 +147,33 @@ def plot_tables(curves: dict[str, list[dict]]) -> dict[str, list[dict]]:
             tables[f"{name}_{kind}_by_quality"] = [
                 {"quality": row["quality"], **{key.removeprefix(f"{kind}_"): value for key, value in row.items()
                                                if key.startswith(f"{kind}_")}} for row in rows]
+    return tables
+
+
+def alpha_curves(claims: dict[str, dict]) -> dict[str, list[dict]]:
+    """Claims whose variants are '<model>_alpha<alpha>' -> {claim: one row per alpha} (Fig 7.2), each row
+    {"alpha", "models": {model: {metric: {mean, std}}}, "trivial": {metric: {mean, std}}}."""
+    curves = {}
+    for name, result in claims.items():
+        by_alpha: dict[float, dict[str, dict]] = defaultdict(dict)
+        for variant, stats in result["variants"].items():
+            model, _, alpha = variant.rpartition(ALPHA_SEPARATOR)
+            if model:
+                by_alpha[float(alpha)][model] = stats
+        if by_alpha:
+            curves[name] = [{"alpha": alpha, "models": dict(sorted(models.items())),
+                             "trivial": result["variants"].get(TRIVIAL, {})} for alpha, models in sorted(by_alpha.items())]
+    return curves
+
+
+def alpha_plot_tables(claims: dict[str, dict], curves: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Fig 7.2 rows per claim -> {"<claim>_<metric>_by_alpha": rows of alpha, one column per model and `trivial`
+    (means over seeds)} for each of the claim's shown metrics: the columns experiments/dvc.yaml's plots name."""
+    tables = {}
+    for name, rows in curves.items():
+        for metric in claims[name]["metrics"]:
+            tables[f"{name}_{metric}_by_alpha"] = [
+                {"alpha": row["alpha"], **{model: stats[metric]["mean"] for model, stats in row["models"].items()
+                                           if metric in stats},
+                 **({TRIVIAL: row["trivial"][metric]["mean"]} if metric in row["trivial"] else {})} for row in rows]
     return tables

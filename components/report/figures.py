@@ -202,10 +202,35 @@ def claim_quality_chart(rows: list[dict], target: Path) -> bool:
     return True
 
 
-def claim_figures(name: str, result: dict, curves: list[dict], out: Path) -> list[PageFigure]:
-    """One claim's summary (claims.json entry) and its Fig 6.4 rows ([] if none) -> the charts written under
-    out/<name>/: the claim's metric per variant, and the quality curves."""
+def claim_alpha_chart(rows: list[dict], metrics: Sequence[str], target: Path) -> bool:
+    """Fig 7.2 rows (claims.alpha_curves) -> one panel per metric over alpha: a line per model (mean ± std over
+    seeds) and the trivial baseline dashed."""
+    if not rows:
+        return False
+    figure = Figure(figsize=(3.5 * len(metrics), 3), layout="constrained")
+    alphas = _column(rows, "alpha")
+    for index, metric in enumerate(metrics):
+        axes = figure.add_subplot(1, len(metrics), index + 1)
+        for model in rows[0]["models"]:
+            stats = [row["models"].get(model, {}).get(metric, {"mean": np.nan, "std": np.nan}) for row in rows]
+            axes.errorbar(alphas, [s["mean"] for s in stats], yerr=[s["std"] for s in stats], marker="o", capsize=3,
+                          label=model)
+        if all(metric in row["trivial"] for row in rows):
+            axes.plot(alphas, [row["trivial"][metric]["mean"] for row in rows], label="zero flow", **TRIVIAL_STYLE)
+        axes.set(xlabel="alpha (weight of the supervised loss)", ylabel=metric)
+        axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.suptitle("Filter flow vs offset flow over alpha, mean ± std over seeds (Fig 7.2)")
+    _save(figure, target)
+    return True
+
+
+def claim_figures(name: str, result: dict, curves: list[dict], alpha_rows: list[dict], out: Path) -> list[PageFigure]:
+    """One claim's summary (claims.json entry), its Fig 6.4 rows and its Fig 7.2 rows ([] if none) -> the charts
+    written under out/<name>/: the claim's metric per variant (or over alpha), and the quality curves."""
     claim, shown = CLAIMS[name], []
+    if claim_alpha_chart(alpha_rows, result["metrics"][:2], out / name / "alpha_curve.png"):
+        return [PageFigure("Reconstruction error and EPE over alpha (Fig 7.2)", f"{name}/alpha_curve.png", chart=True)]
     # A per-rival metric (psnr_q{rival}: each QF-specific model at its own QF) has no single axis; the
     # quality curves show it, and the chart shows the mean over QFs.
     metric = "psnr" if "{" in claim.metric else claim.metric

@@ -25,7 +25,7 @@ import torch
 from components.config import EvaluateConfig, LossConfig, ModelConfig
 from components.data.transforms import FLOW_FIELDS, IMAGE_MEAN, IMAGE_STD, hflip, image_tensor
 from components.errors import PixelpredError
-from components.losses.video import endpoint_error, flownet_loss, mgpff_loss
+from components.losses.video import endpoint_error, flownet_loss, mgpff_loss, reconstruction_loss
 from components.metrics.flow import PooledMean, endpoint_errors, reconstruction_errors
 from components.metrics.tracking import clip_scores, overall_scores
 from components.models.warp import downsample_flow, warp
@@ -105,7 +105,10 @@ class VideoTask(Task):
     name = "video"
     input_field = "pair"
     target_fields = FLOW_FIELDS
-    loss_kinds = ("multigrid", "flownet")     # mgpff's Eq. 7.8 terms; flownet_s's multi-scale loss
+    # mgpff's Eq. 7.8 terms; flownet_s's multi-scale loss; Fig 7.2's alpha-mix for pff_flow and offset_flow
+    loss_kinds = ("multigrid", "flownet", "reconstruction")
+    output_needed = {"multigrid": ("scales", "mgpff"), "flownet": ("levels", "flownet_s"),
+                     "reconstruction": ("rebuilt", "pff_flow, offset_flow")}
     headline = (("recon_l1_m5", False), ("recon_l1_m10", False), ("track_J_mean", True), ("track_jf_mean", True),
                 ("epe_g1", False), ("epe_g1_noc", False), ("epe_g5", False))
     trivial_uses_train = False          # zero flow needs no fitting
@@ -127,13 +130,13 @@ class VideoTask(Task):
 
     def loss(self, outputs: Outputs, batch: Batch, loss: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
         kind = self.check_loss(loss)
-        expected = "scales" if kind == "multigrid" else "levels"
+        expected, models = self.output_needed[kind]
         if expected not in outputs:
-            raise PixelpredError(f"loss.kind '{kind}' needs a model returning '{expected}' (multigrid: mgpff, "
-                                 "flownet: flownet_s)")
-        if kind == "flownet":
+            raise PixelpredError(f"loss.kind '{kind}' needs a model returning '{expected}' ({models})")
+        if kind in ("flownet", "reconstruction"):
             frames = self._frames(batch["image"])
-            value, parts = flownet_loss(outputs, *frames, batch if loss.supervised else None, loss)
+            objective = flownet_loss if kind == "flownet" else reconstruction_loss
+            value, parts = objective(outputs, *frames, batch if loss.supervised else None, loss)
             return value, {"loss": value.item(), **parts}
         value, parts = mgpff_loss(outputs["scales"], loss)
         if loss.supervised:
