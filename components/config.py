@@ -91,6 +91,31 @@ class VideoConfig:
 
 
 @dataclass(frozen=True)
+class RealVideoConfig:
+    """Real video (`video_real` stage, datasets/dvc.yaml): clips of the registry's video datasets resized to
+    height x width, train/val clips cut into frame pairs like the synth ones, the test clips of `test_from` kept
+    whole (the thesis: mgPFF trained on Sintel + DAVIS + JHMDB at 256 x 256, evaluated on DAVIS-2017 val)."""
+    sources: tuple[str, ...] = ("sintel", "davis2017", "jhmdb")
+    test_from: tuple[str, ...] = ("davis2017",)
+    height: int = 256
+    width: int = 256
+    pairs_per_clip: int = 16
+    max_gap: int = 5
+    eval_gaps: tuple[int, ...] = (1, 5, 10)   # test pairs predicted this far apart; flow stored where a set has it
+    sintel_passes: tuple[str, ...] = ("clean", "final")   # training clips; Sintel's test clips use 'final'
+    samples_per_shard: int = 64
+
+    def __post_init__(self) -> None:
+        _check(self.height >= 32 and self.width >= 32 and self.height % 16 == 0 and self.width % 16 == 0,
+               "real_video.height and real_video.width must be >= 32 and multiples of 16")
+        _check(set(self.test_from) <= set(self.sources), "real_video.test_from must be among real_video.sources")
+        _check(set(self.sintel_passes) <= {"clean", "final"} and bool(self.sintel_passes),
+               "real_video.sintel_passes: clean and/or final")
+        _check(self.max_gap >= 1 and self.pairs_per_clip >= 1 and self.samples_per_shard >= 1 and min(self.eval_gaps) >= 1,
+               "real_video.max_gap, pairs_per_clip, samples_per_shard and eval_gaps must be >= 1")
+
+
+@dataclass(frozen=True)
 class BackboneConfig:
     block: Literal["basic", "bottleneck"] = "basic"
     layers: tuple[int, int, int, int] = (2, 2, 2, 2)   # ResNet-18; (3, 4, 6, 3) with bottleneck is ResNet-50
@@ -388,6 +413,7 @@ class Params:
     data: DataConfig = field(default_factory=DataConfig)
     panorama: PanoramaConfig = field(default_factory=PanoramaConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
+    real_video: RealVideoConfig = field(default_factory=RealVideoConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)

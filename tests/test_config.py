@@ -22,9 +22,15 @@ def test_repository_params_are_valid():
     params = load_params(REPO / "params.yaml")
     from components.models import list_models
     # Every registered model is trained: by the main job, or (for the record) as a variant of a claim experiment.
-    variants = {v for claim in params.experiments.claims.values() if claim.vary == "architecture" for v in claim.variants}
+    claims = params.experiments.claims.values()
+    variants = {v for claim in claims if claim.vary in ("architecture", "model") for v in claim.variants}
+    variants |= {claim.alpha_variant(v)[0] for claim in claims if claim.vary == "alpha" for v in claim.variants}
     assert set(params.models) | variants == set(list_models())
-    assert set(params.models) >= {c.model for c in params.experiments.claims.values()}
+    assert set(params.models) | set(params.experiments.models) >= {c.model for c in claims}
+    assert not set(params.models) & set(params.experiments.models)      # one section per model
+    # vary 'model' runs each variant with its own settings: only main-job models have them.
+    assert {v for claim in claims if claim.vary == "model" for v in claim.variants} <= set(params.models)
+    assert params.claim_model("pff_flow").loss.kind == "reconstruction"
     assert {m.data for m in params.models.values()} == {"shards", "restoration", "panoramas", "video"}
     assert params.model("pff_jpeg").degradation.jpeg_quality == "mixed"
     assert params.root == REPO
@@ -63,7 +69,8 @@ def test_defaults_fill_missing_sections(tmp_path):
     ("evaluate: {boundary_mode: slow}\n", "evaluate.boundary_mode"),
     ("experiments: {claims: {c: {vary: loss, variants: [l1]}}}\n", "model is required"),
     ("experiments: {claims: {c: {vary: architecture, variants: [a]}}}\n", "model is required"),
-    ("experiments: {claims: {c: {vary: model, model: m, variants: [a]}}}\n", "experiments.claims.c.vary: 'model' is not one of"),
+    ("experiments: {claims: {c: {vary: alpha, model: m, variants: [m_alpha2]}}}\n", "alpha variant 'm_alpha2' must be"),
+    ("experiments: {claims: {c: {vary: alpha, model: m, variants: [m]}}}\n", "alpha variant 'm' must be"),
     ("experiments: {claims: {c: {vary: seed, model: m}}}\n", "experiments.claims.c.vary: 'seed' is not one of"),
     ("experiments: {claims: {c: {model: m, variants: [l1, l1]}}}\n", "variants repeat"),
     ("experiments: {claims: {c: {model: m, variants: [10]}}}\n", "variants[0]: expected str, got int"),
@@ -156,3 +163,14 @@ def test_every_overlay_trains_on_data_a_stage_makes():
         params = load_params([REPO / "params.yaml", overlay_file])
         for name in yaml.safe_load(overlay_file.read_text())["models"]:
             assert f"data/{params.model(name).data}" in outputs, (overlay_file.name, name, params.model(name).data)
+
+
+def test_claim_variants_become_the_model_and_settings_a_run_trains_with(tmp_path):
+    from pipelines.ablate import variant_model
+    params = load_params(REPO / "params.yaml")
+    claims = params.experiments.claims
+    name, model = variant_model(params, claims["filter_vs_offset_flow"], "offset_flow_alpha0.25")
+    assert name == "offset_flow" and model.loss.supervised == 0.25
+    assert model == dataclasses.replace(params.claim_model("pff_flow"), loss=model.loss)   # pff_flow's settings
+    assert variant_model(params, claims["mgpff_vs_flownet"], "flownet_s") == ("flownet_s", params.model("flownet_s"))
+    assert variant_model(params, claims["pff_vs_cnn_sr"], "cnn_sr") == ("cnn_sr", params.model("pff_sr"))

@@ -51,7 +51,7 @@ class RegistryFile:
 class DatasetEntry:
     title: str
     tasks: tuple[str, ...]
-    converter: str | None           # module under components.data.native (None: converted by the video stages)
+    converter: str | None           # module under components.data.native (a Source, or a VideoSource for clips)
     license: str
     splits: str
     disk_gib: float                 # expected disk use, archives plus unpacked files

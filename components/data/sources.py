@@ -97,4 +97,8 @@ def get_source(name: str) -> Source:
     converter = registry.entry(name).converter
     if converter is None:
         raise PixelpredError(f"dataset '{name}' has no converter yet (components/data/registry.yaml: converter: null)")
-    return importlib.import_module(f"components.data.native.{converter}").SOURCE
+    source = importlib.import_module(f"components.data.native.{converter}").SOURCE
+    if not isinstance(source, Source):
+        raise PixelpredError(f"dataset '{name}' is a video dataset: the video_real stage (datasets/dvc.yaml) converts "
+                             "its clips, with the real_video params")
+    return source

@@ -12,6 +12,7 @@ from components.data.schema import spatial_size
 IMAGE_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGE_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 FLOW_FIELDS = ("flow", "flow_back")   # H x W x 2 (dx, dy) pixels
+OPTIONAL_FIELDS = FLOW_FIELDS          # targets a dataset may lack (real video pairs: no flow)
 
 
 def hflip(sample: dict) -> dict:
@@ -65,9 +66,12 @@ def collate(samples: Sequence[dict], fields: Sequence[str], input_field: str = "
     seg -> long N x H x W; depth -> float N x H x W; normal -> float N x 3 x H x W; flow -> float N x 2 x H x W;
     edge -> float N x 1 x H x W, the fraction of annotators marking each pixel (BSDS500 has 4-9 annotators per
     image, so their maps cannot be stacked across a batch); gt (a clean image) -> float N x 3 x H x W in [0, 1].
+    An optional field no sample has (the flow of real video pairs) is left out.
     """
     batch = {"image": image_tensor(np.stack([s[input_field] for s in samples]))}
     for name in fields:
+        if name in OPTIONAL_FIELDS and all(name not in s for s in samples):
+            continue
         if name == "edge":
             batch[name] = torch.from_numpy(np.stack([s[name].mean(0, keepdims=True, dtype=np.float32) for s in samples]))
             continue

@@ -2,14 +2,20 @@
 
 A clip is anything with `num_frames`, `frame(t)` (a dict with at least `rgb`, optionally `inst`) and
 `flow(t, s)` (the flow of frame t's pixels into frame s and its valid mask, or None where a dataset has no flow):
-synth.video.SynthClip, and later the converters of real video. Flow convention: the surface seen at pixel p of
-frame t is seen at p + flow(p) in frame s, (dx, dy) in pixels (see components.data.synth.video).
+synth.video.SynthClip, and native.frames.FrameClip for the real video sets (`VideoSource`). Flow convention: the
+surface seen at pixel p of frame t is seen at p + flow(p) in frame s, (dx, dy) in pixels (components.data.synth.video).
 """
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Iterator, Protocol
 
 import numpy as np
+
+from components.config import RealVideoConfig
+from components.errors import PixelpredError
 
 
 class Clip(Protocol):
@@ -18,6 +24,27 @@ class Clip(Protocol):
     def frame(self, t: int) -> dict[str, np.ndarray]: ...
 
     def flow(self, t: int, s: int) -> tuple[np.ndarray, np.ndarray] | None: ...
+
+
+class VideoSource(ABC):
+    """A real video dataset's converter (components.data.native.<converter>.SOURCE): its native files -> clips."""
+    name: str
+
+    @abstractmethod
+    def clips(self, raw_dir: Path, split: str, config: RealVideoConfig) -> Iterator[tuple[str, Clip]]:
+        """One split's clips (train, val or test) with their shard keys (native.frames.clip_key); frames are read
+        lazily, by the clip."""
+
+
+def get_video_source(name: str) -> VideoSource:
+    """A registry dataset's name -> its video converter."""
+    from components.data import registry
+
+    converter = registry.entry(name).converter
+    source = importlib.import_module(f"components.data.native.{converter}").SOURCE if converter else None
+    if not isinstance(source, VideoSource):
+        raise PixelpredError(f"dataset '{name}' is not a video dataset (components/data/registry.yaml)")
+    return source
 
 
 def draw_pairs(num_frames: int, count: int, max_gap: int, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -45,20 +72,25 @@ def pair_sample(clip: Clip, t: int, s: int, meta: dict) -> dict:
 
 def clip_sample(clip: Clip, gaps: tuple[int, ...], meta: dict) -> dict:
     """A whole clip -> an evaluation sample: frames (T, H, W, 3), instance masks (T, H, W) when the clip has them,
-    and per gap g the flow of frame t into t + g as flows[g index, t] (zero, and invalid, where t + g >= T)."""
+    and for each gap g of `gaps` at which the clip has flow (meta `flow_gaps`; Sintel: 1 only, DAVIS: none) the flow
+    of frame t into t + g as flows[index of g in flow_gaps, t] (zero, and invalid, where t + g >= T). meta `gaps`
+    are the gaps the evaluation predicts flow at, stored flow or not."""
     frames = [clip.frame(t) for t in range(clip.num_frames)]
-    sample = {"frames": np.stack([f["rgb"] for f in frames]), "meta": {**meta, "gaps": list(gaps),
-                                                                        "num_frames": clip.num_frames}}
+    sample = {"frames": np.stack([f["rgb"] for f in frames])}
     if all("inst" in f for f in frames):
         sample["masks"] = np.stack([f["inst"] for f in frames])
     height, width = sample["frames"].shape[1:3]
-    flows = np.zeros((len(gaps), clip.num_frames, height, width, 2), np.float32)
-    valid = np.zeros((len(gaps), clip.num_frames, height, width), np.uint8)
-    for g, gap in enumerate(gaps):
-        for t in range(clip.num_frames - gap):
-            flow = clip.flow(t, t + gap)
-            if flow is None:
-                return sample
-            flows[g, t], valid[g, t] = flow[0], flow[1]
-    return {**sample, "flows": flows, "flows_valid": valid}
+    stored = {}
+    for gap in gaps:
+        pairs = [clip.flow(t, t + gap) for t in range(clip.num_frames - gap)]
+        if pairs and all(pair is not None for pair in pairs):
+            stored[gap] = pairs
+    if stored:
+        sample["flows"] = np.zeros((len(stored), clip.num_frames, height, width, 2), np.float32)
+        sample["flows_valid"] = np.zeros((len(stored), clip.num_frames, height, width), np.uint8)
+        for index, pairs in enumerate(stored.values()):
+            for t, (flow, valid) in enumerate(pairs):
+                sample["flows"][index, t], sample["flows_valid"][index, t] = flow, valid
+    sample["meta"] = {**meta, "gaps": list(gaps), "flow_gaps": list(stored), "num_frames": clip.num_frames}
+    return sample
 

@@ -137,8 +137,8 @@ def video_section(evaluations: dict[str, dict]) -> list[str]:
     first = next(iter(models.values()))
     rows = {"identity": first["trivial"], **{name: summary["model"] for name, summary in models.items()}}
     lines = ["## Video (thesis Tables 7.2 and 7.1 layout)", "",
-             f"Ours on the {data_label(first)} test clips; the thesis's on DAVIS-2017 val (other data). Its optical "
-             "flow is the supervised FlowNet2; ours is FlowNetS trained on the synth flow.", ""]
+             f"Ours on the test split of {data_label(first)}; the thesis's on DAVIS-2017 val (other data). Its optical "
+             "flow is the supervised FlowNet2; ours is FlowNetS trained supervised on the training clips' flow.", ""]
     for title, table, metrics in (
             ("Table 7.2: long-range reconstruction, mean L1 on 0–255 ↓", TABLE_7_2, ("recon_l1_m5", "recon_l1_m10")),
             ("Table 7.1: tracking by mask propagation ↑", TABLE_7_1,

@@ -71,14 +71,15 @@ class VideoEvaluation(Evaluation):
             (self._clip if "frames" in sample else self._pair)(prediction, sample)
 
     def _pair(self, flow: np.ndarray, sample: dict) -> None:
-        errors = endpoint_errors(flow, sample["flow"])
-        self.pooled["epe"].add(errors)
-        self.pooled["epe_noc"].add(errors, sample["valid"] > 0)
+        if "flow" in sample:                   # real video pairs have none
+            errors = endpoint_errors(flow, sample["flow"])
+            self.pooled["epe"].add(errors)
+            self.pooled["epe_noc"].add(errors, sample["valid"] > 0)
         self.pooled["recon_l1"].add(reconstruction_errors(warp_frame(sample["b"], flow), sample["a"]))
 
     def _clip(self, flows: dict[Pair, np.ndarray], sample: dict) -> None:
         frames = sample["frames"]
-        for index, gap in enumerate(sample["meta"]["gaps"]):
+        for index, gap in enumerate(sample["meta"]["flow_gaps"]):
             for t in range(frames.shape[0] - gap):
                 errors = endpoint_errors(flows[(t, t + gap)], sample["flows"][index, t])
                 self.pooled[f"epe_g{gap}"].add(errors)
@@ -113,14 +114,15 @@ class VideoTask(Task):
                 ("epe_g1", False), ("epe_g1_noc", False), ("epe_g5", False))
     trivial_uses_train = False          # zero flow needs no fitting
 
+    # Flow and masks are optional: real pairs have no flow (collate leaves it out; a supervised loss then says so),
+    # test clips have flow only at their `flow_gaps` and masks only where the dataset annotates objects.
     @property
     def stored_fields(self) -> tuple[str, ...]:
-        return ("a", "b", "valid", *FLOW_FIELDS)
+        return ("a", "b")
 
     @property
     def test_fields(self) -> tuple[str, ...]:
-        # Required of every test clip: a clip set without instance masks (Sintel) will need them optional.
-        return ("frames", "flows", "flows_valid", "masks")
+        return ("frames",)
 
     def example(self, sample: dict, rng: np.random.Generator, model: ModelConfig, augment: bool) -> dict:
         """A stored pair -> its fields plus `pair` (a and b in channels); mirrored half the time when augmenting."""
@@ -130,6 +132,9 @@ class VideoTask(Task):
 
     def loss(self, outputs: Outputs, batch: Batch, loss: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
         kind = self.check_loss(loss)
+        if loss.supervised and "flow" not in batch:
+            raise PixelpredError(f"loss.supervised = {loss.supervised:g} needs training pairs with flow both ways; "
+                                 "this dataset's have none (set it to 0)")
         expected, models = self.output_needed[kind]
         if expected not in outputs:
             raise PixelpredError(f"loss.kind '{kind}' needs a model returning '{expected}' ({models})")
@@ -219,21 +224,25 @@ class VideoTask(Task):
         return "zero_flow", zero_flow
 
     def visualize(self, prediction, sample: dict) -> list[np.ndarray]:
-        """-> [predicted flow, true flow] in flow colours (one scale for both), then b warped onto a by the prediction."""
+        """-> [predicted flow, true flow (where the sample has it)] in flow colours (one scale for both), then b warped
+        onto a by the prediction."""
         a, b, flow, truth = self._first_pair(prediction, sample)
-        largest = max(float(np.abs(truth).max()), 1e-6)
+        largest = max(float(np.abs(flow if truth is None else truth).max()), 1e-6)
         rebuilt = np.clip(np.rint(warp_frame(b, flow)), 0, 255).astype(np.uint8)
-        return [flow_to_color(flow, largest), flow_to_color(truth, largest), rebuilt]
+        truths = [] if truth is None else [flow_to_color(truth, largest)]
+        return [flow_to_color(flow, largest), *truths, rebuilt]
 
     def panel_row(self, prediction, sample: dict) -> list[np.ndarray]:
         a, b, _, _ = self._first_pair(prediction, sample)
         return [a, b, *self.visualize(prediction, sample)]
 
     @staticmethod
-    def _first_pair(prediction, sample: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """A pair, or a clip's frames 0 and 1 -> (a, b, predicted flow of a into b, true flow)."""
+    def _first_pair(prediction, sample: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """A pair, or a clip's frames 0 and g (its first gap) -> (a, b, predicted flow of a into b, true flow or None)."""
         if "frames" not in sample:
-            return sample["a"], sample["b"], prediction, sample["flow"]
+            return sample["a"], sample["b"], prediction, sample.get("flow")
         gap = sample["meta"]["gaps"][0]
-        return sample["frames"][0], sample["frames"][gap], prediction[(0, gap)], sample["flows"][0, 0]
+        stored = sample["meta"]["flow_gaps"]
+        truth = sample["flows"][stored.index(gap), 0] if gap in stored else None
+        return sample["frames"][0], sample["frames"][gap], prediction[(0, gap)], truth
 

@@ -68,7 +68,14 @@ def project(tmp_path_factory) -> Path:
         "pff_vs_cnn_deblur": {"vary": "architecture", "model": "pff_deblur", "variants": []},
         "pff_vs_cnn_jpeg": {"vary": "architecture", "model": "pff_jpeg", "variants": ["pff_jpeg"]},
         "pff_vs_cnn_sr": {"vary": "architecture", "model": "pff_sr", "variants": []},
-        "jpeg_mixed_quality": {"vary": "jpeg_quality", "model": "pff_jpeg", "variants": ["10"]}}}
+        "jpeg_mixed_quality": {"vary": "jpeg_quality", "model": "pff_jpeg", "variants": ["10"]},
+        "mgpff_vs_flownet": {"vary": "model", "model": "mgpff", "variants": []},
+        "filter_vs_offset_flow": {"vary": "alpha", "model": "pff_flow",
+                                  "variants": ["pff_flow_alpha0.5", "offset_flow_alpha0.5"]}},
+        "models": {"pff_flow": {"data": "video", "backbone": {"layers": [1, 1, 1, 1], "width": 4},
+                                "loss": {"kind": "reconstruction"},
+                                "train": {"steps": 2, "batch_size": 2, "checkpoint_every": 2, "log_every": 2,
+                                          "optim": {"name": "adam", "lr": 0.001, "schedule": "constant"}}}}}
     write_params(workdir, params)
     dvc(workdir, "init", "--no-scm", "-q")
     return workdir
@@ -233,6 +240,14 @@ def test_claims_experiments_pipeline(project):
     assert (project / "results" / "claims_figures" / "jpeg_mixed_quality" / "quality_curve.png").is_file()
     run = json.loads((project / "results/claims/depth_loss-l1-s0/metrics.json").read_text())
     assert run["registered"]["name"] == "claims-depth_loss-l1" and run["variant"] == "l1"
+    # An alpha claim (Fig 7.2): both models trained with experiments.models.pff_flow's settings, alpha 0.5.
+    run = json.loads((project / "results/claims/filter_vs_offset_flow-offset_flow_alpha0.5-s0/metrics.json").read_text())
+    assert run["model"] == "offset_flow" and "recon_l1_m1" in run["metrics"] and "recon_l1_m1" in run["trivial_metrics"]
+    flow = claims["filter_vs_offset_flow"]
+    assert set(flow["variants"]) == {"pff_flow_alpha0.5", "offset_flow_alpha0.5", "trivial"}
+    curve = (project / "results/claims_plots/filter_vs_offset_flow_epe_g1_by_alpha.csv").read_text().splitlines()
+    assert curve[0] == "alpha,offset_flow,pff_flow,trivial" and curve[1].startswith("0.5,")
+    assert (project / "results" / "claims_figures" / "filter_vs_offset_flow" / "alpha_curve.png").is_file()
 
     # Each claim's runs depend on their own models' params only.
     params = yaml.safe_load((project / "params.yaml").read_text())

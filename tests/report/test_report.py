@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from components.report.claims import plot_tables, quality_curves, summarize_claims
+from components.report.claims import alpha_curves, alpha_plot_tables, plot_tables, quality_curves, summarize_claims
+from components.report.figures import claim_figures
 from components.report.claims_page import render_claims_page
 from components.report.render import render_report
 from components.report.thesis import passes
@@ -148,6 +149,59 @@ def test_a_claim_without_the_trivial_baseline_of_its_runs_is_not_judged_informat
     runs = [{"claim": "depth_loss", "variant": v, "seed": 0, "metrics": {"delta1": d}}
             for v, d in (("l1_l2", 0.5), ("l1", 0.4))]
     assert summarize_claims(runs)["depth_loss"]["status"] == "uninformative"
+
+
+def video_run(variant, seed, recon_m5=8.0, recon_m10=12.0, j=0.5):
+    return run("mgpff_vs_flownet", variant, seed, trivial={"recon_l1_m5": 15.0, "recon_l1_m10": 19.0, "track_J_mean": 0.36},
+               recon_l1_m5=recon_m5, recon_l1_m10=recon_m10, track_J_mean=j, track_jf_mean=j, epe_g1=1.0)
+
+
+def test_mgpff_claim_needs_lower_reconstruction_than_flownet_and_identity_and_better_tracking():
+    runs = [video_run("mgpff", 0), video_run("mgpff", 1, recon_m5=8.4), video_run("flownet_s", 0, recon_m5=13.8, j=0.37)]
+    result = summarize_claims(runs)["mgpff_vs_flownet"]
+    assert result["status"] == "holds", result["verdict"]
+    assert "recon_l1_m5: mgpff 8.200 vs flownet_s 13.800" in result["verdict"]
+    assert "recon_l1_m10: mgpff 12.000 vs trivial 19.000" in result["verdict"]
+    assert "track_J_mean: mgpff 0.500 vs trivial 0.360" in result["verdict"]
+    # Each of the claim's parts can fail it on its own: m = 10 no better than identity, tracking below it.
+    for broken in ({"recon_m10": 19.5}, {"j": 0.30}, {"recon_m5": 14.0}):
+        runs = [video_run("mgpff", 0, **broken), video_run("flownet_s", 0, recon_m5=13.8, j=0.37)]
+        assert summarize_claims(runs)["mgpff_vs_flownet"]["status"] == "does not hold", broken
+    page = render_claims_page(summarize_claims(runs))
+    assert "7.320" in page and "62.400" in page          # Table 7.2's mgPFF and FlowNet2 beside ours
+
+
+def alpha_run(model, alpha, seed, recon, epe, zero=(6.2, 1.23)):
+    return run("filter_vs_offset_flow", f"{model}_alpha{alpha}", seed, trivial={"recon_l1_m1": zero[0], "epe_g1": zero[1],
+               "epe_g1_noc": zero[1]}, recon_l1_m1=recon, epe_g1=epe, epe_g1_noc=epe)
+
+
+def test_filter_vs_offset_claim_compares_the_two_models_at_each_alpha(tmp_path):
+    alphas = ("0", "0.25", "0.5", "0.75", "1")
+    runs = [alpha_run("pff_flow", a, s, 5.0 - 0.1 * i + 0.05 * s, 1.0) for i, a in enumerate(alphas) for s in (0, 1)]
+    runs += [alpha_run("offset_flow", a, 0, 5.5, 0.9) for a in alphas]
+    result = summarize_claims(runs)["filter_vs_offset_flow"]
+    assert result["status"] == "holds", result["verdict"]
+    assert "recon_l1_m1: pff_flow_alpha0.25 4.925 vs offset_flow_alpha0.25 5.500" in result["verdict"]
+    # Offset flow wins at one alpha, informatively (it beats zero flow there): the claim fails.
+    runs[-1] = alpha_run("offset_flow", "1", 0, 4.0, 0.9)
+    assert summarize_claims(runs)["filter_vs_offset_flow"]["status"] == "does not hold"
+    # An offset model no better than zero flow is no evidence at that alpha; at every alpha, none at all.
+    runs = runs[:10] + [alpha_run("offset_flow", a, 0, 6.3, 1.5) for a in alphas]
+    assert summarize_claims(runs)["filter_vs_offset_flow"]["status"] == "uninformative"
+
+    claims = {"filter_vs_offset_flow": summarize_claims(runs)["filter_vs_offset_flow"]}
+    curves = alpha_curves(claims)["filter_vs_offset_flow"]
+    assert [row["alpha"] for row in curves] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert curves[1]["models"]["pff_flow"]["recon_l1_m1"]["mean"] == pytest.approx(4.925)
+    assert curves[1]["models"]["pff_flow"]["recon_l1_m1"]["std"] == pytest.approx(0.025)
+    tables = alpha_plot_tables(claims, {"filter_vs_offset_flow": curves})
+    assert set(tables) == {f"filter_vs_offset_flow_{m}_by_alpha" for m in ("recon_l1_m1", "epe_g1", "epe_g1_noc")}
+    assert tables["filter_vs_offset_flow_epe_g1_by_alpha"][0] == {"alpha": 0.0, "offset_flow": 1.5, "pff_flow": 1.0,
+                                                                "trivial": 1.23}
+    figures = claim_figures("filter_vs_offset_flow", claims["filter_vs_offset_flow"], [], curves, tmp_path)
+    assert [f.path for f in figures] == ["filter_vs_offset_flow/alpha_curve.png"]
+    assert (tmp_path / "filter_vs_offset_flow" / "alpha_curve.png").stat().st_size > 1000
 
 
 def test_mixed_quality_claim_compares_at_each_rivals_quality_within_tolerance():

@@ -135,3 +135,38 @@ def test_views_show_propagated_masks_and_pixel_tracks(clip: dict) -> None:
     assert views["tracking"].shape == (4 * HEIGHT * SCALE + 3 * 2, 5 * WIDTH * SCALE + 4 * 2, 3)
     assert views["pixel_tracks"].shape == (2 * HEIGHT * SCALE + 2, 2 * WIDTH * SCALE + 2, 3)
     assert TASK.explain(model, []) == ({}, {})
+
+
+def test_clips_and_pairs_without_flow_or_masks_score_what_they_have(clip: dict, pairs: list[dict]) -> None:
+    """Real video: DAVIS clips have masks and no flow, Sintel's flow at gap 1 only and no masks, real pairs no flow."""
+    flows = _true_flows(clip)
+    davis = {key: value for key, value in clip.items() if key not in ("flows", "flows_valid")}
+    davis["meta"] = {**clip["meta"], "flow_gaps": []}
+    sintel = {**{key: value for key, value in clip.items() if key != "masks"},
+              "flows": clip["flows"][:1], "flows_valid": clip["flows_valid"][:1]}
+    sintel["meta"] = {**clip["meta"], "flow_gaps": [1]}
+    config = EvaluateConfig(reconstruction_gaps=(1, 5))
+    full, partial = TASK.evaluation(config, None), TASK.evaluation(config, None)
+    full.update([flows], [clip])
+    partial.update([flows, flows], [davis, sintel])
+    everything, scored = full.compute(), partial.compute()
+    assert "epe_g5" in everything and "epe_g5" not in scored
+    assert scored["epe_g1"] == pytest.approx(everything["epe_g1"], abs=1e-6)           # from Sintel's clip alone
+    assert scored["track_J_mean"] == pytest.approx(everything["track_J_mean"])        # from DAVIS's clip alone
+    assert scored["recon_l1_m5"] == pytest.approx(everything["recon_l1_m5"])          # both clips, the same frames
+    row = TASK.panel_row(flows, davis)                        # no true flow to show: a, b, prediction, rebuilt
+    assert len(row) == 4
+    # Pairs without flow: reconstruction only, and a supervised loss says why it cannot train.
+    bare = [{key: value for key, value in p.items() if key not in ("flow", "flow_back", "valid", "valid_back")}
+            for p in pairs]
+    validation = TASK.evaluation(config, None)
+    validation.update([np.zeros((HEIGHT, WIDTH, 2), np.float32)] * len(bare), bare)
+    assert set(validation.compute()) == {"recon_l1"}
+    examples = [TASK.example(p, np.random.default_rng(0), ModelConfig(), augment=False) for p in bare]
+    batch = collate(examples, TASK.target_fields, TASK.input_field)
+    assert set(batch) == {"image"}
+    model = create_model("flownet_s", BackboneConfig(width=4, output_stride=16))
+    with pytest.raises(Exception, match="pairs with flow"):
+        TASK.loss(model(batch["image"]), batch, LossConfig(kind="flownet", supervised=1.0))
+    value, _ = TASK.loss(model(batch["image"]), batch, LossConfig(kind="flownet", supervised=0.0))
+    assert torch.isfinite(value)
