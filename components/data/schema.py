@@ -161,15 +161,16 @@ def encode_sample(key: str, sample: dict[str, Any]) -> dict[str, bytes]:
     return raw
 
 
-def decode_sample(raw: dict[str, Any], required: Collection[str] = ()) -> dict[str, Any]:
+def decode_sample(raw: dict[str, Any], required: Collection[str] = (),
+                  optional: Collection[str] = ()) -> dict[str, Any]:
     """Webdataset dict {suffix: bytes} -> sample dict with "__key__"; CorruptSampleError if unusable.
 
-    With `required` fields, only those (and meta) are decoded: a reader pays for the fields it uses,
-    and a sample stays usable when a field it does not need is damaged.
+    With `required` fields, only those, the `optional` ones a sample has, and meta are decoded: a reader pays
+    for the fields it uses, and a sample stays usable when a field it does not need is damaged.
     """
     key = raw.get("__key__", "?")
     where = f"sample {key!r}" + (f" in {raw['__url__']}" if "__url__" in raw else "")
-    wanted = {*required, "meta"} if required else None
+    wanted = {*required, *optional, "meta"} if required else None
     sample: dict[str, Any] = {"__key__": key}
     for suffix, data in raw.items():
         if suffix.startswith("__"):

@@ -234,6 +234,7 @@ def iterate_samples(
     resampled: bool = False,
     counter: CorruptCounter | None = None,
     required: Collection[str] = (),
+    optional: Collection[str] = (),
     storage: StorageConfig = StorageConfig(),
 ) -> wds.DataPipeline:
     """Shard paths -> iterable of decoded sample dicts; corrupt samples are skipped and counted in counter.
@@ -259,18 +260,18 @@ def iterate_samples(
                partial(wds.tariterators.group_by_keys, handler=handler)]
     if shuffle_buffer > 0:
         stages.append(wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=seed))
-    stages.append(wds.map(partial(decode_sample, required=required), handler=handler))
+    stages.append(wds.map(partial(decode_sample, required=required, optional=optional), handler=handler))
     return wds.DataPipeline(*stages)
 
 
 def load_split(
     out_dir: Location, split: str, counter: CorruptCounter | None = None, required: Collection[str] = (),
-    storage: StorageConfig = StorageConfig(),
+    optional: Collection[str] = (), storage: StorageConfig = StorageConfig(),
 ) -> list[dict[str, Any]]:
     """(shard directory or s3:// prefix, split) -> every readable sample of the split, in order (small evaluation splits)."""
     counter = counter if counter is not None else CorruptCounter()
     samples = list(iterate_samples(shard_paths(out_dir, split, storage), counter=counter, required=required,
-                                   storage=storage))
+                                   optional=optional, storage=storage))
     if not samples:
         raise PixelpredError(f"split {split!r} in {out_dir} has no readable sample ({counter.count} corrupt)")
     return samples

@@ -45,6 +45,7 @@ class Task(ABC):
     test_split: str = "test"                # the split the evaluate stage scores
     trivial_uses_train: bool = True         # whether fit_trivial reads the training samples
     shifted_splits: tuple[str, ...] = ()    # extra fixed test sets made unlike the training data, scored separately
+    optional_fields: tuple[str, ...] = ()   # fields read wherever a sample has them (video: flow, masks)
 
     @property
     def stored_fields(self) -> tuple[str, ...]:

@@ -116,6 +116,8 @@ class VideoTask(Task):
 
     # Flow and masks are optional: real pairs have no flow (collate leaves it out; a supervised loss then says so),
     # test clips have flow only at their `flow_gaps` and masks only where the dataset annotates objects.
+    optional_fields = ("valid", "valid_back", *FLOW_FIELDS, "flows", "flows_valid", "masks")
+
     @property
     def stored_fields(self) -> tuple[str, ...]:
         return ("a", "b")

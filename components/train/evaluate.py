@@ -76,9 +76,10 @@ def evaluate_registered(pointer: ModelPointer, params: Params, shards_dir: Locat
     counter = CorruptCounter()
     required = task.test_fields
     splits = [task.test_split] + [s for s in task.shifted_splits if s in info.split_sizes]
-    samples = {split: load_split(shards_dir, split, counter=counter, required=required, storage=storage)
-               for split in splits}
-    train = (load_split(shards_dir, "train", counter=counter, required=task.stored_fields, storage=storage)
+    samples = {split: load_split(shards_dir, split, counter=counter, required=required,
+                                 optional=task.optional_fields, storage=storage) for split in splits}
+    train = (load_split(shards_dir, "train", counter=counter, required=task.stored_fields,
+                        optional=task.optional_fields, storage=storage)
              if task.trivial_uses_train else [])
     experiment_id = connect(params.tracking, params.root)
     model = load_model(pointer)

@@ -98,7 +98,8 @@ def batches(job: TrainJob, seed: int) -> Iterator[dict[str, torch.Tensor]]:
     rng = np.random.default_rng(seed)
     task = get_task(job.task)
     stream = iter(iterate_samples(list(job.train_shards), shuffle_buffer=64, seed=seed, resampled=True,
-                                  counter=CorruptCounter(), required=task.stored_fields, storage=job.storage))
+                                  counter=CorruptCounter(), required=task.stored_fields,
+                                  optional=task.optional_fields, storage=job.storage))
     while True:
         samples = [task.example(s, rng, job.model, augment=True)
                    for s in itertools.islice(stream, job.model.train.batch_size)]
@@ -107,7 +108,8 @@ def batches(job: TrainJob, seed: int) -> Iterator[dict[str, torch.Tensor]]:
 
 def validation_examples(job: TrainJob, task: Task) -> list[dict]:
     """The val split as the model sees it, the same at every validation (each example seeded by its index)."""
-    samples = load_split(job.val_dir, "val", required=task.stored_fields, storage=job.storage)
+    samples = load_split(job.val_dir, "val", required=task.stored_fields, optional=task.optional_fields,
+                         storage=job.storage)
     return [task.example(s, np.random.default_rng(i), job.model, augment=False) for i, s in enumerate(samples)]
 
 

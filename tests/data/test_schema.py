@@ -202,3 +202,11 @@ def test_decode_reads_only_the_required_fields():
     assert set(sample) == {"__key__", "rgb", "seg", "meta"}
     with pytest.raises(CorruptSampleError, match="field 'depth'"):
         decode_sample(raw, required=("rgb", "depth"))
+
+
+def test_optional_fields_are_decoded_where_a_sample_has_them():
+    raw = encode_sample("k4", full_sample())
+    del raw["seg.png"]
+    sample = decode_sample(raw, required=("rgb",), optional=("seg", "depth"))   # seg absent: no error
+    assert set(sample) == {"__key__", "rgb", "depth", "meta"}
+    np.testing.assert_array_equal(sample["depth"], full_sample()["depth"])
