@@ -11,7 +11,6 @@ where the dataset has it both ways; test clips come from `test_from` only and re
 from __future__ import annotations
 
 import io
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from components.errors import PixelpredError
 from components.storage.archive import extract
 from pipelines.cli import main
 from tests.conftest import TINY_PARAMS, write_params
+from tests.data.test_registry import tar_gz
 
 NATIVE = (64, 96)          # native frame size of the miniatures; the stage halves it
 SIZE = (32, 48)
@@ -69,16 +69,6 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def tgz_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 
@@ -133,7 +123,7 @@ def jhmdb_archive() -> dict[str, bytes]:
         splits.setdefault(action, []).append(f"{video}.avi {which}")
     split_files = {f"splits/{action}_test_split1.txt": ("\n".join(lines) + "\n").encode() for action, lines in splits.items()}
     split_files |= {f"splits/{action}_test_split2.txt": b"" for action in splits}
-    return {"Rename_Images.tar.gz": tgz_bytes(frames), "puppet_mask.zip": zip_bytes(masks),
+    return {"Rename_Images.tar.gz": tar_gz(frames), "puppet_mask.zip": zip_bytes(masks),
             "joint_positions.zip": zip_bytes({"joint_positions/README": b"joints"}), "splits.zip": zip_bytes(split_files)}
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from components.data.image_io import read_rgb
 from components.errors import PixelpredError
 
 _NOT_KEY = re.compile(r"[^A-Za-z0-9_\-]")   # shard keys: no dots, slashes, spaces or other punctuation
@@ -49,15 +50,6 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (resize_nearest(flow, size) * scale).astype(np.float32)
 
 
-def read_frame(path: Path) -> np.ndarray:
-    """-> uint8 H x W x 3, decoded now so that a truncated file fails here, naming it."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except OSError as err:
-        raise PixelpredError(f"cannot read frame {path}: {err}") from None
-
-
 @dataclass(frozen=True)
 class FrameClip:
     frame_paths: tuple[Path, ...]
@@ -70,7 +62,7 @@ class FrameClip:
         return len(self.frame_paths)
 
     def frame(self, t: int) -> dict[str, np.ndarray]:
-        rgb = read_frame(self.frame_paths[t])
+        rgb = read_rgb(self.frame_paths[t])
         out = {"rgb": np.asarray(Image.fromarray(rgb).resize(self.size[::-1], Image.BILINEAR))}
         if self.read_masks is not None:
             masks = self.read_masks(t)
