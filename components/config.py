@@ -173,7 +173,9 @@ class TrainConfig:
     log_every: int = 10              # steps between metric logs
     panel_every: int = 0             # steps between prediction panels (0: only at the end)
     seed: int = 0
-    hflip: bool = True               # random horizontal flip (normals' x flips with it)
+    hflip: bool = True               # random horizontal flip (normals' and flows' x flips with it)
+    vflip: bool = False              # random vertical flip (only where upside-down views are plausible: flow)
+    color_jitter: float = 0.0        # contrast, channel gains and offset drawn per example (transforms.jitter_colors)
     grad_clip: float = 0.0           # max global gradient norm (0: no clipping)
     patch: int = 0                   # random square training crops of this size (0: whole images)
 
@@ -183,6 +185,7 @@ class TrainConfig:
         _check(self.patch >= 0, "train.patch must be >= 0")
         _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
         _check(self.panel_every >= 0, "panel_every must be >= 0")
+        _check(0 <= self.color_jitter < 1, "train.color_jitter must be in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def test_defaults_fill_missing_sections(tmp_path):
     ("models: {m: {backbone: {block: wide}}}\n", "models.m.backbone.block: 'wide' is not one of"),
     ("models: {m: {backbone: {layers: [1, 1, 1]}}}\n", "models.m.backbone.layers: expected a list of 4"),
     ("models: {m: {train: {optim: {lr: -1}}}}\n", "optim.lr must be > 0"),
+    ("models: {m: {train: {color_jitter: 1.0}}}\n", "train.color_jitter must be in [0, 1)"),
     ("models: {m: {data: ../x}}\n", "data must be a directory name"),
     ("models: {m: {degradation: {jpeg_quality: 0}}}\n", "jpeg_quality must be 'mixed' or an integer"),
     ("degrade: {train_photos: [brick], test_photos: [brick]}\n", "cannot be in train and test"),

@@ -16,18 +16,40 @@ OPTIONAL_FIELDS = FLOW_FIELDS          # targets a dataset may lack (real video 
 
 
 def hflip(sample: dict) -> dict:
-    """Mirror every spatial field left-right; camera-frame normals also negate their x component."""
+    """Mirror every spatial field left-right; camera-frame normals and flows negate their x component."""
+    return _mirror(sample, horizontal=True)
+
+
+def vflip(sample: dict) -> dict:
+    """Mirror every spatial field upside down; camera-frame normals and flows negate their y component."""
+    return _mirror(sample, horizontal=False)
+
+
+def _mirror(sample: dict, horizontal: bool) -> dict:
     out = dict(sample)
+    component = 0 if horizontal else 1      # x (columns) or y (rows), in normals and (dx, dy) flows alike
     for name, value in sample.items():
         if not isinstance(value, np.ndarray):
             continue
-        axis = 2 if name == "edge" else 1     # edge is K x H x W; the rest H x W (x C)
+        axis = (2 if name == "edge" else 1) - component   # edge is K x H x W; the rest H x W (x C)
         flipped = np.ascontiguousarray(np.flip(value, axis=axis))
-        if name == "normal":
-            flipped[..., 0] *= -1.0
-        if name in FLOW_FIELDS:                # (dx, dy): mirroring negates dx
-            flipped[..., 0] *= -1.0
+        if name == "normal" or name in FLOW_FIELDS:
+            flipped[..., component] *= -1.0
         out[name] = flipped
+    return out
+
+
+def jitter_colors(sample: dict, fields: Sequence[str], strength: float, rng: np.random.Generator) -> dict:
+    """Photometric augmentation of the uint8 RGB `fields`, all by one draw (both frames of a video pair change
+    alike, so the photometric loss still holds): contrast about their mean and a gain per channel, each in
+    [1 - strength, 1 + strength], then an offset in +-strength x 85 (a third of the range at strength 1)."""
+    contrast, gains = rng.uniform(1 - strength, 1 + strength), rng.uniform(1 - strength, 1 + strength, 3)
+    offset = rng.uniform(-strength, strength) * 85.0
+    mean = float(np.mean([sample[name].mean() for name in fields]))
+    out = dict(sample)
+    for name in fields:
+        image = ((sample[name].astype(np.float32) - mean) * contrast + mean) * np.tile(gains, sample[name].shape[-1] // 3)
+        out[name] = np.clip(np.rint(image + offset), 0, 255).astype(np.uint8)
     return out
 
 

@@ -14,7 +14,7 @@ import torch
 
 from components.config import EvaluateConfig, LossConfig, ModelConfig
 from components.data.dataset import DatasetInfo
-from components.data.transforms import hflip, image_tensor, random_crop
+from components.data.transforms import hflip, image_tensor, jitter_colors, random_crop, vflip
 from components.errors import PixelpredError
 
 Outputs = dict[str, torch.Tensor]
@@ -46,6 +46,7 @@ class Task(ABC):
     trivial_uses_train: bool = True         # whether fit_trivial reads the training samples
     shifted_splits: tuple[str, ...] = ()    # extra fixed test sets made unlike the training data, scored separately
     optional_fields: tuple[str, ...] = ()   # fields read wherever a sample has them (video: flow, masks)
+    color_fields: tuple[str, ...] = ("rgb",)  # the RGB fields train.color_jitter changes, all alike
 
     @property
     def stored_fields(self) -> tuple[str, ...]:
@@ -58,13 +59,19 @@ class Task(ABC):
         return (self.input_field, *self.target_fields)
 
     def example(self, sample: dict, rng: np.random.Generator, model: ModelConfig, augment: bool) -> dict:
-        """A stored sample -> one training (augment) or validation example: random crop and flip by default."""
+        """A stored sample -> one training (augment) or validation example: random crop, flips and colour jitter
+        as train.* asks."""
         if not augment:
             return sample
-        if model.train.patch:
-            sample = random_crop(sample, model.train.patch, rng)
-        if model.train.hflip and rng.random() < 0.5:
+        train = model.train
+        if train.patch:
+            sample = random_crop(sample, train.patch, rng)
+        if train.hflip and rng.random() < 0.5:
             sample = hflip(sample)
+        if train.vflip and rng.random() < 0.5:
+            sample = vflip(sample)
+        if train.color_jitter:
+            sample = jitter_colors(sample, self.color_fields, train.color_jitter, rng)
         return sample
 
     def check_loss(self, loss: LossConfig) -> str:

@@ -73,6 +73,7 @@ class RestorationTask(Task):
     loss_kinds = ("l1",)
     headline = (("psnr", True), ("ssim", True))
     input_field = "lq"
+    color_fields = ("gt",)          # jittered before it is degraded
     trivial_uses_train = False      # the trivial baseline is the degraded input itself
 
     def __init__(self, name: Literal["deblur", "jpeg", "sr"], channels: Literal["rgb", "y"]) -> None:

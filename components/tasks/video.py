@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from components.config import EvaluateConfig, LossConfig, ModelConfig
-from components.data.transforms import FLOW_FIELDS, IMAGE_MEAN, IMAGE_STD, hflip, image_tensor
+from components.data.transforms import FLOW_FIELDS, IMAGE_MEAN, IMAGE_STD, image_tensor
 from components.errors import PixelpredError
 from components.losses.video import endpoint_error, flownet_loss, mgpff_loss, reconstruction_loss
 from components.metrics.flow import PooledMean, endpoint_errors, reconstruction_errors
@@ -117,6 +117,7 @@ class VideoTask(Task):
     # Flow and masks are optional: real pairs have no flow (collate leaves it out; a supervised loss then says so),
     # test clips have flow only at their `flow_gaps` and masks only where the dataset annotates objects.
     optional_fields = ("valid", "valid_back", *FLOW_FIELDS, "flows", "flows_valid", "masks")
+    color_fields = ("a", "b")
 
     @property
     def stored_fields(self) -> tuple[str, ...]:
@@ -127,9 +128,9 @@ class VideoTask(Task):
         return ("frames",)
 
     def example(self, sample: dict, rng: np.random.Generator, model: ModelConfig, augment: bool) -> dict:
-        """A stored pair -> its fields plus `pair` (a and b in channels); mirrored half the time when augmenting."""
-        if augment and model.train.hflip and rng.random() < 0.5:
-            sample = hflip(sample)
+        """A stored pair -> its fields plus `pair` (a and b in channels), after the base augmentation (the flips
+        carry the flows along; colour jitter changes both frames alike)."""
+        sample = super().example(sample, rng, model, augment)
         return {**sample, "pair": np.concatenate([sample["a"], sample["b"]], axis=-1)}
 
     def loss(self, outputs: Outputs, batch: Batch, loss: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:

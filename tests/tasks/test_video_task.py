@@ -9,7 +9,7 @@ from scipy.ndimage import map_coordinates
 
 from components.config import BackboneConfig, EvaluateConfig, LossConfig, ModelConfig, TrainConfig
 from components.data.synth.video import sample_clip
-from components.data.transforms import collate, image_tensor
+from components.data.transforms import collate, hflip, image_tensor, jitter_colors, vflip
 from components.data.video import clip_sample, pair_sample
 from components.models import create_model
 from components.tasks import get_task
@@ -88,6 +88,44 @@ def test_training_examples_and_mirroring(pairs: list[dict]) -> None:
     np.testing.assert_array_equal(flipped["flow"][..., 1], pairs[0]["flow"][:, ::-1, 1])
     assert flipped["pair"].shape == (HEIGHT, WIDTH, 6)
     np.testing.assert_array_equal(flipped["pair"][..., 3:], flipped["b"])
+
+
+@pytest.mark.parametrize("flip", [hflip, vflip])
+def test_mirrored_pairs_keep_their_flow_true(pairs: list[dict], flip) -> None:
+    """Sampling the mirrored b along the mirrored flow gives the mirror of sampling b along the flow."""
+    pair = pairs[2]
+    mirrored = flip(pair)
+    axis = 1 if flip is hflip else 0
+    for frame, flow in (("b", "flow"), ("a", "flow_back")):
+        expected = np.flip(_scipy_warp(pair[frame], pair[flow]), axis=axis)
+        np.testing.assert_allclose(_scipy_warp(mirrored[frame], mirrored[flow]), expected, atol=1e-3)
+    np.testing.assert_array_equal(mirrored["valid"], np.flip(pair["valid"], axis=axis))
+
+
+def test_training_examples_crop_flip_and_jitter_both_frames_alike(pairs: list[dict]) -> None:
+    config = ModelConfig(train=TrainConfig(patch=16, hflip=True, vflip=True, color_jitter=0.3))
+    pair = dict(pairs[0], b=pairs[0]["a"].copy())       # b = a: any change that differs between frames shows
+    for seed in range(6):
+        example = TASK.example(pair, np.random.default_rng(seed), config, augment=True)
+        assert example["a"].shape == (16, 16, 3) and example["flow"].shape == (16, 16, 2)
+        assert example["pair"].shape == (16, 16, 6)
+        np.testing.assert_array_equal(example["a"], example["b"])
+    untouched = TASK.example(pair, np.random.default_rng(0), ModelConfig(train=TrainConfig(hflip=False)), augment=True)
+    np.testing.assert_array_equal(untouched["a"], pair["a"])
+
+
+def test_colour_jitter_is_one_affine_map_per_channel(pairs: list[dict]) -> None:
+    sample = pairs[1]
+    jittered = jitter_colors(sample, ("a", "b"), 0.3, np.random.default_rng(3))
+    assert not np.array_equal(jittered["a"], sample["a"])
+    np.testing.assert_array_equal(jittered["flow"], sample["flow"])
+    for channel in range(3):
+        x = np.concatenate([sample[f][..., channel].ravel() for f in "ab"]).astype(float)
+        y = np.concatenate([jittered[f][..., channel].ravel() for f in "ab"]).astype(float)
+        inside = (y > 0) & (y < 255)                     # unclipped pixels
+        slope, intercept = np.polyfit(x[inside], y[inside], 1)
+        assert 0.7 * 0.7 - 0.01 <= slope <= 1.3 * 1.3 + 0.01
+        assert np.abs(slope * x[inside] + intercept - y[inside]).max() <= 0.75   # rounding (0.5) and the fit
 
 
 def test_loss_trains_and_supervision_adds_the_endpoint_error(pairs: list[dict]) -> None:
